@@ -1,0 +1,132 @@
+"""What people read from the bot, in Russian and English (chosen by `language:` in rules.yaml)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+TEXTS: Final[dict[str, dict[str, str]]] = {
+    "rules-ok": {
+        "en": "{path}: OK ({communities} communities)",
+        "ru": "{path}: всё в порядке (сообществ: {communities})",
+    },
+    "rules-bad": {
+        "en": "{path}: {count} problem(s); the rules were not accepted",
+        "ru": "{path}: ошибок: {count}; правила не приняты",
+    },
+    "rules-reloaded": {
+        "en": "Rules reloaded: {communities} communities.",
+        "ru": "Правила перезагружены: сообществ {communities}.",
+    },
+    "rules-rejected": {
+        "en": "The new rules.yaml was refused, the previous rules stay in force:\n{problems}",
+        "ru": "Новый rules.yaml отклонён, действуют прежние правила:\n{problems}",
+    },
+    "no-platform": {
+        "en": "No platform is configured: set SMMBOT_TELEGRAM__TOKEN or the VK tokens "
+        "(see `smmbot run --help`).",
+        "ru": "Не настроена ни одна платформа: задайте SMMBOT_TELEGRAM__TOKEN или токены VK "
+        "(см. `smmbot run --help`).",
+    },
+    "platform-skipped": {
+        "en": "{platform}: community {community!r} is in rules.yaml but has no token; skipped",
+        "ru": "{platform}: сообщество {community!r} есть в rules.yaml, но нет токена; пропущено",
+    },
+    "label-spam": {"en": "spam", "ru": "спам"},
+    "label-negative": {"en": "negative", "ru": "негатив"},
+    "label-question": {"en": "question", "ru": "вопрос"},
+    "label-other": {"en": "other", "ru": "прочее"},
+    "action-reply": {"en": "reply", "ru": "ответ"},
+    "action-delete": {"en": "delete", "ru": "удаление"},
+    "action-ban": {"en": "ban", "ru": "бан"},
+    "action-mute": {"en": "mute", "ru": "мьют"},
+    "action-escalate": {"en": "escalate to moderators", "ru": "передать модераторам"},
+    "demo-title": {
+        "en": "smmbot demo: {count} real messages through the whole pipeline",
+        "ru": "smmbot demo: {count} настоящих сообщений через весь конвейер",
+    },
+    "demo-summary": {
+        "en": "Summary: {messages} messages · spam {spam} · negative {negative} · "
+        "questions {question} · other {other}\n"
+        "Actions: {replies} replies, {deletes} deletions, {bans} bans/mutes, "
+        "{escalations} escalations, {failed} failed\nDatabase: {database}",
+        "ru": "Итог: сообщений {messages} · спам {spam} · негатив {negative} · "
+        "вопросы {question} · прочее {other}\n"
+        "Действия: ответов {replies}, удалений {deletes}, банов/мьютов {bans}, "
+        "эскалаций {escalations}, ошибок {failed}\nБаза данных: {database}",
+    },
+    "demo-no-action": {"en": "no action", "ru": "без действий"},
+    "demo-dry-run": {"en": "dry run: planned only", "ru": "пробный режим: только план"},
+    "desk-unknown": {
+        "en": "This card is unknown or expired.",
+        "ru": "Эта карточка неизвестна или устарела.",
+    },
+    "desk-already": {
+        "en": "Already handled: {resolution} by {moderator}.",
+        "ru": "Уже обработано: {resolution}, модератор {moderator}.",
+    },
+    "desk-no-suggestion": {
+        "en": "There is no suggested reply; answer the card with your own text.",
+        "ru": "Готового ответа нет; ответьте на карточку своим текстом.",
+    },
+    "desk-empty-reply": {
+        "en": "Your reply is empty.",
+        "ru": "Пустой ответ.",
+    },
+    "desk-done": {"en": "Done: {resolution}.", "ru": "Готово: {resolution}."},
+    "resolution-send": {"en": "suggested reply sent", "ru": "отправлен готовый ответ"},
+    "resolution-reply": {"en": "moderator's reply sent", "ru": "отправлен ответ модератора"},
+    "resolution-delete": {"en": "message deleted", "ru": "сообщение удалено"},
+    "resolution-ban": {"en": "author banned", "ru": "автор забанен"},
+    "resolution-fine": {"en": "marked as fine", "ru": "помечено как нормальное"},
+    "config-error": {"en": "Configuration error: {error}", "ru": "Ошибка настройки: {error}"},
+    "db-upgraded": {
+        "en": "Database {database} is at the current schema ({revision}).",
+        "ru": "База данных {database} приведена к текущей схеме ({revision}).",
+    },
+    "classify-empty": {"en": "No texts to classify.", "ru": "Нет текстов для классификации."},
+    "help": {
+        "en": "smmbot looks after {communities}.\n"
+        "Cards: send the suggested reply, delete, ban, or mark as fine; reply to a card with text "
+        "to answer the customer yourself.\n"
+        "/stats: today and the last 7 days\n/check TEXT: how a text would be classified\n"
+        "/reload: reload rules.yaml\n/help: this text",
+        "ru": "smmbot следит за: {communities}.\n"
+        "Карточки: отправить готовый ответ, удалить, забанить или пометить как нормальное; "
+        "ответьте на карточку текстом, чтобы ответить клиенту самому.\n"
+        "/stats — сегодня и за 7 дней\n/check ТЕКСТ — как бот оценит текст\n"
+        "/reload — перечитать rules.yaml\n/help — эта справка",
+    },
+    "check-empty": {"en": "Usage: /check TEXT", "ru": "Использование: /check ТЕКСТ"},
+    "check-result": {
+        "en": "Labels: {labels}\nScores: {scores}\nReasons: {reasons}\n"
+        "Would do: {actions} ({rule})",
+        "ru": "Метки: {labels}\nОценки: {scores}\nПричины: {reasons}\n"
+        "Действия: {actions} ({rule})",
+    },
+    "stats-period": {
+        "en": "{title}: {messages} messages · spam {spam} · negative {negative} · "
+        "questions {question}\nreplies {reply} · deleted {delete} · bans {ban} · "
+        "escalations {escalate} · failed {failed}",
+        "ru": "{title}: сообщений {messages} · спам {spam} · негатив {negative} · "
+        "вопросы {question}\nответов {reply} · удалено {delete} · банов {ban} · "
+        "эскалаций {escalate} · ошибок {failed}",
+    },
+    "stats-today": {"en": "Today", "ru": "Сегодня"},
+    "stats-week": {"en": "7 days", "ru": "7 дней"},
+    "stats-open": {"en": "Open escalations: {count}", "ru": "Открытых эскалаций: {count}"},
+    "reminder": {
+        "en": "⏰ Still waiting for a moderator ({age} min):",
+        "ru": "⏰ Всё ещё ждёт модератора ({age} мин):",
+    },
+    "file-unreadable": {
+        "en": "Cannot read {path}: {error}",
+        "ru": "Не удалось прочитать {path}: {error}",
+    },
+}
+
+
+def t(key: str, language: str, /, **values: object) -> str:
+    """A text in a language (English when that language lacks it), with values filled in."""
+    entry = TEXTS[key]
+    template = entry.get(language) or entry["en"]
+    return template.format(**values) if values else template

@@ -1,0 +1,130 @@
+"""`smmbot run` as composed by the service: both platform emulators, one database, real wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.sandbox.telegram import FakeTelegram, make_user
+from bot.adapters.sandbox.vk import FakeVK
+from bot.service import run_service
+from bot.settings import load_settings
+
+GROUP, MODS, VK_GROUP = -1001234567890, -1009876543210, 77
+SPAMMER = make_user(1002, "Bob")
+CUSTOMER = make_user(1001, "Alice", language_code="ru")
+RULES = f"""
+version: 1
+language: en
+communities:
+  - {{name: Shop chat, telegram: {{chat_id: {GROUP}}}}}
+  - {{name: Shop VK, vk: {{group_id: {VK_GROUP}}}}}
+moderators: {{telegram_chat_id: {MODS}}}
+spam: {{stop_words: [заработок без вложений]}}
+questions:
+  threshold: 0.5
+  answers:
+    - id: delivery-time
+      keywords: [доставк]
+      reply: "Доставка 2–5 дней"
+"""
+
+
+@dataclass
+class Running:
+    telegram: FakeTelegram
+    vk: FakeVK
+    rules: Path
+    task: asyncio.Task[int]
+    stop: asyncio.Event
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    telegram = await FakeTelegram().start()
+    telegram.add_chat(GROUP, title="Shop chat")
+    telegram.add_chat(MODS, title="Moderators")
+    vk = FakeVK(group_id=VK_GROUP, max_wait=0.5)
+    await vk.start()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    settings = load_settings(
+        {
+            "SMMBOT_RULES": str(rules),
+            "SMMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.db'}",
+            "SMMBOT_TELEGRAM__TOKEN": telegram.token,
+            "SMMBOT_TELEGRAM__API_BASE": telegram.base_url,
+            "SMMBOT_TELEGRAM__POLLING_TIMEOUT": "1",
+            "SMMBOT_VK__GROUP_TOKEN": vk.group_token,
+            "SMMBOT_VK__USER_TOKEN": vk.user_token,
+            "SMMBOT_VK__API_BASE": vk.base_url,
+            "SMMBOT_VK__LONGPOLL_WAIT": "1",
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_service(settings, stop=stop))
+    yield Running(telegram, vk, rules, task, stop)
+    stop.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 30)
+    await vk.stop()
+    await telegram.stop()
+
+
+async def test_service_acts_on_telegram_and_vk_and_stops_cleanly(running: Running) -> None:
+    spam = running.telegram.push_message(GROUP, SPAMMER, "Заработок без вложений, пиши в лс")
+    await running.telegram.wait_for_calls("deleteMessage", within=20)
+    assert running.telegram.is_deleted(GROUP, spam["message"]["message_id"])
+
+    running.vk.wall_reply_new(5, 4242, "Сколько идёт доставка в Казань?")
+    await _eventually(lambda: running.vk.calls_to("wall.createComment"), within=20)
+    (reply,) = running.vk.calls_to("wall.createComment")
+    assert reply.params["message"] == "Доставка 2–5 дней"
+
+    running.stop.set()
+    assert await asyncio.wait_for(running.task, 30) == 0
+
+
+async def test_service_refuses_a_broken_rules_edit_and_tells_the_moderators(
+    running: Running,
+) -> None:
+    await running.telegram.wait_for_calls("getUpdates", within=20)
+    running.rules.write_text(RULES.replace("threshold: 0.5", "threshold: 5"), encoding="utf-8")
+    await _eventually(lambda: running.telegram.sent_messages(MODS), within=20)
+    (notice,) = running.telegram.sent_messages(MODS)
+    assert "rules.yaml" in notice["text"] and "less than or equal to 1" in notice["text"]
+    # The old rules still answer questions.
+    running.telegram.push_message(GROUP, CUSTOMER, "Подскажите, сколько идёт доставка?")
+    await running.telegram.wait_for_calls("sendMessage", count=2, within=20)
+    assert running.telegram.sent_messages(GROUP)[0]["text"] == "Доставка 2–5 дней"
+
+
+async def test_service_exits_non_zero_on_an_invalid_telegram_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeTelegram() as telegram:
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(RULES, encoding="utf-8")
+        settings = load_settings(
+            {
+                "SMMBOT_RULES": str(rules),
+                "SMMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+                "SMMBOT_TELEGRAM__TOKEN": "123:wrong",
+                "SMMBOT_TELEGRAM__API_BASE": telegram.base_url,
+            }
+        )
+        assert await run_service(settings, stop=asyncio.Event()) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["Configuration error: Telegram rejected the bot token (401 Unauthorized)"]
+
+
+async def _eventually(probe: Callable[[], object], within: float) -> None:
+    # The emulators record calls without a condition to wait on, so poll their state.
+    async with asyncio.timeout(within):
+        while not probe():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
