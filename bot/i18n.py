@@ -41,8 +41,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "action-mute": {"en": "mute", "ru": "мьют"},
     "action-escalate": {"en": "escalate to moderators", "ru": "передать модераторам"},
     "demo-title": {
-        "en": "smmbot demo: {count} real messages through the whole pipeline",
-        "ru": "smmbot demo: {count} настоящих сообщений через весь конвейер",
+        "en": "smmbot demo: {count} real messages into local Telegram and VK emulators",
+        "ru": "smmbot demo: {count} настоящих сообщений в локальные эмуляторы Telegram и VK",
     },
     "demo-summary": {
         "en": "Summary: {messages} messages · spam {spam} · negative {negative} · "
@@ -55,6 +55,20 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "эскалаций {escalations}, ошибок {failed}\nБаза данных: {database}",
     },
     "demo-no-action": {"en": "no action", "ru": "без действий"},
+    "demo-edited": {"en": "the author edited it into", "ru": "автор отредактировал на"},
+    "demo-own-reply": {
+        "en": "Hello! I'm the shop manager, I'll sort this out personally today.",
+        "ru": "Здравствуйте! Я менеджер магазина, разберусь лично сегодня же.",
+    },
+    "demo-private": {"en": "private message", "ru": "личное сообщение"},
+    "demo-channel-post": {
+        "en": "Channel post (mirrored into the discussion group; never actioned)",
+        "ru": "Пост канала (копия в группе обсуждения; бот его не трогает)",
+    },
+    "demo-moderator": {
+        "en": "Moderator {name} works through the cards in the moderators' chat:",
+        "ru": "Модератор {name} разбирает карточки в чате модераторов:",
+    },
     "demo-dry-run": {"en": "dry run: planned only", "ru": "пробный режим: только план"},
     "desk-unknown": {
         "en": "This card is unknown or expired.",

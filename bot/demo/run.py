@@ -1,38 +1,43 @@
-"""`smmbot demo`: real sample messages through the whole pipeline, printed as they are handled."""
+"""`smmbot demo`: the real service against local Telegram and VK emulators, with a live log.
+
+The demo starts both emulators on 127.0.0.1, runs `smmbot run` wired to them, replays real sample
+messages into a brand group, a channel's discussion group, private chats and a VK community, and
+plays a moderator who taps buttons on the escalation cards. Nothing leaves the machine.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from bot.adapters.recording import RecordingActions
-from bot.app import Core, build_core
-from bot.core.language import guess_language
-from bot.core.model import (
-    ActionKind,
-    ChatRef,
-    IncomingMessage,
-    Label,
-    Outcome,
-    Platform,
-    Surface,
-    UserRef,
-)
-from bot.core.ports import ModeratorAct, ModeratorChoice
+import yaml
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.adapters.sandbox.telegram import FakeTelegram, make_user
+from bot.adapters.sandbox.vk import FakeVK
 from bot.core.rules import RuleSet
 from bot.i18n import t
 from bot.rules_file import RulesSource
+from bot.service import run_service
 from bot.settings import Settings
+from bot.storage.stats import activity
+from bot.storage.store import SqlStore, create_store
+from bot.storage.tables import DecisionRow, EscalationRow, InboxRow, OutboxRow
 
 DEMO_DIR = Path(__file__).resolve().parent
 MESSAGES = DEMO_DIR / "messages.jsonl"
 EXAMPLE_RULES = DEMO_DIR.parent.parent / "rules.yaml"
-DEMO_MODERATOR = (900001, "Demo moderator")
+MODERATOR = make_user(900001, "Mila", username="mila_moderator")
+CHANNEL_POST = "Новинка: уишаньский Да Хун Пао, −20% всю неделю. Доставка по России бесплатно."
+STEP_TIMEOUT = 30.0
+UNFINISHED = ("pending", "in_flight")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,128 +48,348 @@ class DemoRow:
     user: int
     text: str
     source: str
+    via: str = "public"  # "public" or "private"
+    edit: str | None = None  # the text the author later edits the message into
+
+
+@dataclass
+class Sandbox:
+    """The emulators and the ids the example rules.yaml uses."""
+
+    telegram: FakeTelegram
+    vk: FakeVK
+    rules: RuleSet
+    store: SqlStore
+    lang: str
+    out: TextIO
+    channel_post: dict[str, Any] | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def load_rows(path: Path = MESSAGES) -> list[DemoRow]:
     """The bundled sample messages (see ATTRIBUTION.md beside them)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [DemoRow(**row) for row in rows]
-
-
-def to_message(
-    row: DemoRow, index: int, run: str, rules: RuleSet, now: datetime
-) -> IncomingMessage:
-    """Turn a sample into what an adapter would have produced."""
-    community = rules.community(row.community)
-    platform = Platform.TELEGRAM if community.telegram else Platform.VK
-    chat_id = community.telegram.chat_id if community.telegram else -community.vk.group_id  # type: ignore[union-attr]
-    surface = Surface.GROUP if community.telegram else Surface.WALL_COMMENT
-    return IncomingMessage(
-        platform=platform,
-        event_key=f"demo:{run}:{index}",
-        community=row.community,
-        chat=ChatRef(platform, chat_id),
-        message_id=index + 1,
-        author=UserRef(platform, row.user, display_name=f"user{row.user}"),
-        text=row.text,
-        date=now,
-        surface=surface,
-        thread_id=None if community.telegram else 1,
-        language=guess_language(row.text),
-    )
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [DemoRow(**json.loads(line)) for line in lines if line.strip()]
 
 
 async def run_demo(settings: Settings, out: TextIO, language: str | None = None) -> int:
-    """Replay the samples, play a moderator on the escalations, print a summary."""
-    rules = RulesSource(settings.rules if settings.rules.exists() else EXAMPLE_RULES)
-    lang = language or rules.rules.language
-    actions = RecordingActions(rules.rules.moderators.telegram_chat_id or 0)
-    core = await build_core(settings, rules, actions)
+    """Start the emulators and the service, replay the samples, moderate, summarise."""
+    with tempfile.TemporaryDirectory(prefix="smmbot-demo-") as folder:
+        source = settings.rules if settings.rules.exists() else EXAMPLE_RULES
+        rules_path = _in_language(source, language, Path(folder))
+        rules = RulesSource(rules_path).rules
+        async with FakeTelegram() as telegram:
+            vk = FakeVK(group_id=_vk_group(rules), group_name="Tea & Co", max_wait=0.5)
+            await vk.start()
+            try:
+                return await _with_service(
+                    settings, rules_path, rules, telegram, vk, rules.language, out
+                )
+            finally:
+                await vk.stop()
+
+
+def _in_language(path: Path, language: str | None, folder: Path) -> Path:
+    # --language switches the cards and notices too, so the copy of the rules says it.
+    if language is None:
+        return path
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["language"] = language
+    copy = folder / "rules.yaml"
+    copy.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+async def _with_service(
+    settings: Settings,
+    rules_path: Path,
+    rules: RuleSet,
+    telegram: FakeTelegram,
+    vk: FakeVK,
+    lang: str,
+    out: TextIO,
+) -> int:
+    _set_up_chats(telegram, rules)
+    service_settings = _service_settings(settings, rules_path, telegram, vk)
+    store = await create_store(settings.database_url)
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(service_settings, stop=stop))
+    box = Sandbox(telegram, vk, rules, store, lang, out)
     try:
-        rows = load_rows()
-        print(t("demo-title", lang, count=len(rows)), file=out)
-        outcomes = await _replay(core, actions, rows, lang, out)
-        await _moderate(core, actions, lang, out)
-        print(_summary(outcomes, actions, settings.database_url, lang), file=out)
+        await telegram.wait_for_calls("getUpdates", within=STEP_TIMEOUT)
+        await _replay(box, load_rows())
+        await _moderate(box)
+        await _summary(box, settings.database_url)
     finally:
-        await core.close()
-    return 0
+        stop.set()
+        code = await asyncio.wait_for(service, STEP_TIMEOUT)
+        await store.close()
+    return code
 
 
-async def _replay(
-    core: Core, actions: RecordingActions, rows: list[DemoRow], lang: str, out: TextIO
-) -> list[Outcome]:
-    run, now = str(int(time.time())), datetime.now(UTC)
-    outcomes = []
-    for index, row in enumerate(rows):
-        message = to_message(row, index, run, core.rules.rules, now + timedelta(seconds=index))
-        await core.pipeline.receive(message)
-        before = len(actions.performed)
-        processed = await core.pipeline.process_pending()
-        await core.pipeline.drain()
-        outcomes.extend(processed)
-        for outcome in processed:
-            _print_outcome(message, outcome, actions.performed[before:], lang, out)
-    return outcomes
+def _vk_group(rules: RuleSet) -> int:
+    return next((c.vk.group_id for c in rules.communities if c.vk), 1)
 
 
-def _print_outcome(
-    message: IncomingMessage, outcome: Outcome, performed: list, lang: str, out: TextIO
+def _set_up_chats(telegram: FakeTelegram, rules: RuleSet) -> None:
+    for community in rules.communities:
+        if community.telegram is None:
+            continue
+        linked = community.telegram.linked_channel_id
+        if linked is not None:
+            telegram.add_chat(linked, "channel", f"{community.name} (channel)")
+        telegram.add_chat(community.telegram.chat_id, title=community.name, linked_chat_id=linked)
+    moderators = rules.moderators.telegram_chat_id
+    if moderators is not None:
+        telegram.add_chat(moderators, title="Moderators")
+        telegram.add_admin(moderators, MODERATOR)
+
+
+def _service_settings(
+    settings: Settings, rules_path: Path, telegram: FakeTelegram, vk: FakeVK
+) -> Settings:
+    return settings.model_copy(
+        update={
+            "rules": rules_path,
+            "telegram": settings.telegram.model_copy(
+                update={
+                    "token": SecretStr(telegram.token),
+                    "api_base": telegram.base_url,
+                    "polling_timeout": 1,
+                }
+            ),
+            "vk": settings.vk.model_copy(
+                update={
+                    "group_id": vk.group_id,
+                    "group_token": SecretStr(vk.group_token),
+                    "user_token": SecretStr(vk.user_token),
+                    "api_base": vk.base_url,
+                    "longpoll_wait": 1,
+                }
+            ),
+        }
+    )
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+
+async def _replay(box: Sandbox, rows: list[DemoRow]) -> None:
+    print(t("demo-title", box.lang, count=len(rows)), file=box.out)
+    for row in rows:
+        platform, chat_id, message_id = _push(box, row)
+        _print_incoming(box, row)
+        await _show_outcome(box, platform, chat_id, message_id)
+        if row.edit:
+            _push_edit(box, row, chat_id, message_id)
+            print(f"  ✎ {t('demo-edited', box.lang)}: {_short(row.edit)}", file=box.out)
+            await _show_outcome(box, platform, chat_id, message_id, edited=True)
+
+
+def _push(box: Sandbox, row: DemoRow) -> tuple[str, int, int]:
+    community = box.rules.community(row.community)
+    if community.vk is not None:
+        return _push_vk(box, row, community.vk.group_id)
+    assert community.telegram is not None
+    user = make_user(row.user, f"user{row.user}")
+    if row.via == "private":
+        message = box.telegram.push_private(user, row.text)["message"]
+        return "telegram", message["chat"]["id"], message["message_id"]
+    chat_id, linked = community.telegram.chat_id, community.telegram.linked_channel_id
+    if linked is None:
+        message = box.telegram.push_message(chat_id, user, row.text)["message"]
+    else:
+        message = box.telegram.push_comment(
+            chat_id, user, _channel_post(box, chat_id, linked), row.text
+        )["message"]
+    return "telegram", chat_id, message["message_id"]
+
+
+def _channel_post(box: Sandbox, chat_id: int, channel: int) -> dict[str, Any]:
+    # The channel post arrives in the discussion group as an automatic forward, never actioned.
+    if box.channel_post is None:
+        box.channel_post = box.telegram.push_auto_forward(chat_id, channel, 1, CHANNEL_POST)[
+            "message"
+        ]
+        print(f"\n📣 {t('demo-channel-post', box.lang)}: {CHANNEL_POST}", file=box.out)
+    return box.channel_post
+
+
+def _push_vk(box: Sandbox, row: DemoRow, group_id: int) -> tuple[str, int, int]:
+    if row.via == "private":
+        event = box.vk.message_new(row.user, row.text)["object"]["message"]
+        return "vk", event["peer_id"], event["conversation_message_id"]
+    event = box.vk.wall_reply_new(1, row.user, row.text)["object"]
+    return "vk", -group_id, event["id"]
+
+
+def _push_edit(box: Sandbox, row: DemoRow, chat_id: int, message_id: int) -> None:
+    original = box.telegram.message(chat_id, message_id)
+    assert original is not None, "the emulator keeps every message it delivered"
+    box.telegram.push_edited(original, row.edit or "")
+
+
+def _print_incoming(box: Sandbox, row: DemoRow) -> None:
+    where = (
+        f"{row.community}, {t('demo-private', box.lang)}"
+        if row.via == "private"
+        else row.community
+    )
+    print(f"\n[{where}] user{row.user}: {_short(row.text)}", file=box.out)
+
+
+async def _show_outcome(
+    box: Sandbox, platform: str, chat_id: int, message_id: int, edited: bool = False
 ) -> None:
-    decision, verdict = outcome.decision, outcome.verdict
-    text = " ".join(message.text.split())
-    print(f"\n[{message.community}] user{message.author.user_id}: {text[:110]}", file=out)
-    if verdict is not None:
-        scores = "  ".join(
-            f"{t('label-' + k, lang)} {v:.2f}" for k, v in verdict.as_dict().items()
+    inbox_id = await _wait_processed(box.store, platform, chat_id, message_id, edited)
+    decision, actions = await _outcome(box.store, inbox_id)
+    if decision is not None:
+        combined = decision.scores.get("combined", {})
+        scores = " ".join(f"{t('label-' + k, box.lang)} {v:.2f}" for k, v in combined.items())
+        labels = ", ".join(t(f"label-{label}", box.lang) for label in decision.labels)
+        print(f"  {scores}", file=box.out)
+        print(f"  → {labels} · {decision.rule_id} ({decision.reason})", file=box.out)
+    for row in actions or []:
+        print(f"  ✓ {_describe_action(row, box.lang)}", file=box.out)
+    if not actions:
+        print(f"  · {t('demo-no-action', box.lang)}", file=box.out)
+
+
+async def _wait_processed(
+    store: SqlStore, platform: str, chat_id: int, message_id: int, edited: bool
+) -> int:
+    async def probe() -> int | None:
+        async with store.begin() as uow:
+            query = (
+                select(InboxRow.id, InboxRow.processed_at)
+                .where(
+                    InboxRow.platform == platform,
+                    InboxRow.chat_id == chat_id,
+                    InboxRow.message_id == message_id,
+                )
+                .order_by(InboxRow.id.desc())
+            )
+            rows = (await uow.session.execute(query)).all()
+            if len(rows) < (2 if edited else 1) or rows[0].processed_at is None:
+                return None
+            unfinished = await uow.session.scalar(
+                select(OutboxRow.id).where(
+                    OutboxRow.inbox_id == rows[0].id, OutboxRow.state.in_(UNFINISHED)
+                )
+            )
+            return None if unfinished else int(rows[0].id)
+
+    return await _eventually(probe)
+
+
+async def _outcome(store: SqlStore, inbox_id: int) -> tuple[Any, list[Any]]:
+    async with store.begin() as uow:
+        decision = await uow.session.scalar(
+            select(DecisionRow).where(DecisionRow.inbox_id == inbox_id)
         )
-        print(f"  {scores}", file=out)
-        for reason in verdict.reasons()[:4]:
-            print(f"    · {reason}", file=out)
-    if decision is None:
+        actions = (
+            await uow.session.scalars(
+                select(OutboxRow).where(OutboxRow.inbox_id == inbox_id).order_by(OutboxRow.id)
+            )
+        ).all()
+    return decision, list(actions)
+
+
+def _describe_action(row: Any, lang: str) -> str:
+    text = row.payload.get("text")
+    detail = f": {_short(text, 90)}" if text and row.kind != "escalate" else ""
+    state = "" if row.state == "done" else f" [{row.state}: {row.last_error or ''}]"
+    return f"{t('action-' + row.kind, lang)}{detail}{state}"
+
+
+# --- the moderator -----------------------------------------------------------------------------
+
+
+async def _moderate(box: Sandbox) -> None:
+    chat_id = box.rules.moderators.telegram_chat_id
+    if chat_id is None:
         return
-    labels = ", ".join(t(f"label-{label.value}", lang) for label in decision.labels)
-    print(f"  → {labels}: {decision.rule_id} ({decision.reason})", file=out)
-    if not performed:
-        print(f"  ✓ {t('demo-no-action', lang)}", file=out)
-    for record in performed:
-        detail = f": {record.action.text[:90]}" if record.action.text else ""
-        print(f"  ✓ {t('action-' + record.action.kind.value, lang)}{detail}", file=out)
-
-
-async def _moderate(core: Core, actions: RecordingActions, lang: str, out: TextIO) -> None:
-    # Play the moderator: send the suggested reply where there is one, otherwise mark as fine.
-    cards = [r.card for r in actions.performed if r.action.kind is ActionKind.ESCALATE and r.card]
+    print(f"\n{t('demo-moderator', box.lang, name=MODERATOR['first_name'])}", file=box.out)
+    cards = [m for m in box.telegram.sent_messages(chat_id) if m.get("reply_markup")]
     for card in cards:
-        choice = (
-            ModeratorChoice.SEND_SUGGESTED
-            if card.escalation.suggested_reply
-            else ModeratorChoice.FINE
+        await _tap(box, card)
+
+
+async def _tap(box: Sandbox, card: dict[str, Any]) -> None:
+    reason = await _card_reason(box.store, card)
+    buttons = {b["callback_data"].rsplit(":", 1)[-1]: b for r in _keyboard(card) for b in r}
+    before = len(box.telegram.calls_to("editMessageText"))
+    if "negative" in reason or ("question" in reason and "send" not in buttons):
+        what = _own_reply(box, card)
+    else:
+        button = buttons.get("send") or buttons.get("delete" if "spam" in reason else "fine")
+        assert button is not None, "every card offers send, delete and fine"
+        box.telegram.push_callback(MODERATOR, card, button["callback_data"])
+        what = f"«{button['text']}»"
+    await box.telegram.wait_for_calls("editMessageText", count=before + 1, within=STEP_TIMEOUT)
+    edited = box.telegram.message(card["chat"]["id"], card["message_id"]) or card
+    outcome = _short(edited["text"].splitlines()[-1], 90)
+    print(f"  👆 {reason}: {what} → {outcome}", file=box.out)
+
+
+def _keyboard(card: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    markup: dict[str, Any] = card.get("reply_markup") or {}
+    rows: list[list[dict[str, Any]]] = markup.get("inline_keyboard", [])
+    return rows
+
+
+def _own_reply(box: Sandbox, card: dict[str, Any]) -> str:
+    # "Answer yourself": the moderator replies to the card; the bot posts it under the original.
+    text = t("demo-own-reply", box.lang)
+    box.telegram.push_message(card["chat"]["id"], MODERATOR, text, reply_to_message=card)
+    return f"✍️ {text}"
+
+
+async def _card_reason(store: SqlStore, card: dict[str, Any]) -> str:
+    async with store.begin() as uow:
+        reason = await uow.session.scalar(
+            select(EscalationRow.reason).where(
+                EscalationRow.card_chat_id == card["chat"]["id"],
+                EscalationRow.card_message_id == card["message_id"],
+            )
         )
-        act = ModeratorAct(card.escalation.token, choice, *DEMO_MODERATOR)
-        result = await core.desk.act(act)
-        await core.pipeline.drain()
-        print(f"\n[moderator] #{card.escalation.id} {card.reason} → {result.message}", file=out)
+    return str(reason or "")
 
 
-def _summary(outcomes: list[Outcome], actions: RecordingActions, database: str, lang: str) -> str:
-    labels = Counter(
-        (o.decision.labels[0] if o.decision and o.decision.labels else Label.OTHER).value
-        for o in outcomes
+async def _summary(box: Sandbox, database: str) -> None:
+    await asyncio.sleep(0.5)  # let the last edits and replies settle
+    numbers = await activity(box.store, since=box.started)
+    done = numbers.actions_done
+    print(
+        "\n"
+        + t(
+            "demo-summary",
+            box.lang,
+            messages=numbers.messages,
+            spam=numbers.by_label.get("spam", 0),
+            negative=numbers.by_label.get("negative", 0),
+            question=numbers.by_label.get("question", 0),
+            other=numbers.by_label.get("other", 0),
+            replies=done.get("reply", 0),
+            deletes=done.get("delete", 0),
+            bans=done.get("ban", 0) + done.get("mute", 0),
+            escalations=done.get("escalate", 0),
+            failed=numbers.actions_failed,
+            database=database,
+        ),
+        file=box.out,
     )
-    kinds = Counter(r.action.kind for r in actions.performed)
-    return "\n" + t(
-        "demo-summary",
-        lang,
-        messages=len(outcomes),
-        spam=labels["spam"],
-        negative=labels["negative"],
-        question=labels["question"],
-        other=labels["other"],
-        replies=kinds[ActionKind.REPLY],
-        deletes=kinds[ActionKind.DELETE],
-        bans=kinds[ActionKind.BAN] + kinds[ActionKind.MUTE],
-        escalations=kinds[ActionKind.ESCALATE],
-        failed=0,
-        database=database,
-    )
+
+
+async def _eventually(probe: Callable[[], Any]) -> Any:
+    async with asyncio.timeout(STEP_TIMEOUT):
+        while True:
+            result = await probe()
+            if result is not None:
+                return result
+            await asyncio.sleep(0.1)
+
+
+def _short(text: str, limit: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,120 @@
+"""Export a transformers encoder folder to ONNX and quantize it to int8, cached beside it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from classifiers.encoder.convert import STAMP_FILE
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = "1"
+INT8_FILE = "model.int8.onnx"
+FP32_FILE = "model.onnx"
+_ONNX_STAMP = "stamp.json"
+_AXES = {0: "batch", 1: "sequence"}
+
+
+def ensure_onnx(folder: Path, *, quantize: bool = True) -> Path:
+    """Return `<folder>/onnx-<int8|fp32>/model*.onnx`, exporting only when missing or stale."""
+    variant = "int8" if quantize else "fp32"
+    target = folder / f"onnx-{variant}"
+    name = INT8_FILE if quantize else FP32_FILE
+    stamp = _stamp(folder, quantize)
+    if _read_json(target / _ONNX_STAMP) == stamp and (target / name).exists():
+        return target / name
+    tmp = folder / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        _export_into(folder, tmp, quantize)
+        (tmp / _ONNX_STAMP).write_text(json.dumps(stamp), encoding="utf-8")
+        _replace_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target / name
+
+
+def _stamp(folder: Path, quantize: bool) -> dict[str, Any]:
+    """Ties the export to the source folder: its conversion stamp, else its weights' identity."""
+    source = _read_json(folder / STAMP_FILE)
+    if source is None:
+        weights = folder / "model.safetensors"
+        info = weights.stat()
+        source = {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return {"source": source, "export_version": EXPORT_VERSION, "quantize": quantize}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_into(folder: Path, out: Path, quantize: bool) -> None:
+    out.mkdir(parents=True)
+    log.info("exporting %s to ONNX (int8: %s)", folder, quantize)
+    export_fp32(folder, out / FP32_FILE)
+    if quantize:
+        quantize_int8(out / FP32_FILE, out / INT8_FILE)
+        (out / FP32_FILE).unlink()
+
+
+def export_fp32(folder: Path, path: Path) -> None:
+    """Trace the encoder (input_ids, attention_mask -> last_hidden_state) with dynamic axes."""
+    import torch
+    from transformers import AutoModel
+
+    # Eager attention traces into plain ops; the SDPA path does not export cleanly.
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 5, 2, 1, 1]])
+    with warnings.catch_warnings(), torch.inference_mode():
+        # The TorchScript exporter is deprecated and chatty; its tracer warnings are expected.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _hidden_states_module(model),
+            (ids, (ids != 1).long()),
+            str(path),
+            dynamo=False,  # the dynamo exporter needs onnxscript, which we do not ship
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": _AXES, "attention_mask": _AXES, "last_hidden_state": _AXES},
+            opset_version=17,
+        )
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization; per-channel scales keep cosine to fp32 near 0.996."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def _hidden_states_module(model: Any) -> Any:
+    """Wrap the model so the traced graph returns a plain tensor, not a ModelOutput."""
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            return out.last_hidden_state
+
+    return HiddenStates()
