@@ -16,8 +16,10 @@ from bot.scoring import CascadeScoring, ClassifierFactory
 from bot.settings import ClassifierSettings, Settings
 from bot.storage.migrate import database_revision, head_revision
 from bot.storage.store import SqlStore, create_store
+from classifiers.cascade import Aligned
 from classifiers.contract import Classifier
 from classifiers.heuristics import HeuristicConfig, KeywordClassifier, load_stop_words
+from classifiers.ngram import NgramClassifier
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,18 @@ def shared_stop_words() -> tuple[str, ...]:
     return load_stop_words(BUNDLED_STOP_WORDS)
 
 
+def trained_models(settings: ClassifierSettings) -> list[Classifier]:
+    """The trained models after the cheap checks, each aligned to the cascade's thresholds."""
+    if settings.model == "heuristics":
+        return []
+    ngram = NgramClassifier()
+    return [Aligned(ngram, ngram.thresholds)]
+
+
 def make_classifier_factory(settings: ClassifierSettings) -> ClassifierFactory:
-    """Build the per-community classifier cascade: cheap checks first, the model after."""
+    """Build the per-community classifier cascade: cheap checks first, the models after."""
     shared = shared_stop_words()
+    models = trained_models(settings)  # loaded once, shared by every community
 
     def factory(spam: SpamRules) -> Sequence[Classifier]:
         words = tuple(spam.stop_words) + (shared if spam.use_shared_stop_words else ())
@@ -46,14 +57,15 @@ def make_classifier_factory(settings: ClassifierSettings) -> ClassifierFactory:
             allowed_domains=spam.allow_domains,
             blocked_domains=spam.block_domains,
         )
-        return [KeywordClassifier(config)]
+        return [KeywordClassifier(config), *models]
 
     return factory
 
 
-def default_classifiers() -> list[Classifier]:
+def default_classifiers(settings: ClassifierSettings | None = None) -> list[Classifier]:
     """The classifiers `smmbot classify` uses when no rules apply."""
-    return [KeywordClassifier(HeuristicConfig(stop_words=shared_stop_words()))]
+    config = HeuristicConfig(stop_words=shared_stop_words())
+    return [KeywordClassifier(config), *trained_models(settings or ClassifierSettings())]
 
 
 async def open_store(settings: Settings, clock: Clock | None = None) -> SqlStore:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.app import default_classifiers
-from classifiers.cascade import Cascade
+from classifiers.cascade import Cascade, Corroboration
 from classifiers.contract import Sample, Verdict
 
 BATCH = 64
@@ -14,7 +14,7 @@ BATCH = 64
 
 def classify_texts(texts: Sequence[str]) -> list[dict[str, Any]]:
     """One result per text: labels, primary label, scores (0..1) and reasons, in input order."""
-    cascade = Cascade(default_classifiers())
+    cascade = Cascade(default_classifiers(), corroboration=Corroboration())
     results: list[dict[str, Any]] = []
     for start in range(0, len(texts), BATCH):
         samples = [Sample(text) for text in texts[start : start + BATCH]]

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_run(commands)
     _add_db(commands)
+    _add_report(commands)
+    _add_train(commands)
     return parser
 
 
@@ -91,6 +93,34 @@ def _add_db(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-
     actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = actions.add_parser("upgrade", help="bring the database to the current schema")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    report = commands.add_parser("report", help="what happened: labels, answers, response times")
+    report.add_argument("--since", help="period up to now: 24h, 7d, 4w (default 7d)")
+    report.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (UTC)")
+    report.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (inclusive)")
+    report.add_argument("--community", help="only this community (its name in rules.yaml)")
+    report.add_argument("--html", type=Path, help="also write a self-contained HTML report")
+    report.add_argument("--csv", type=Path, help="also write CSV files into this folder")
+    report.add_argument("--language", choices=("ru", "en"), help="when rules.yaml is unreadable")
+    report.add_argument("--embedder", choices=("auto", "ngram"), default="auto",
+                        help="grouping of questions: the encoder (auto) or character n-grams")
+    report.set_defaults(handler=cmd_report)
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    train = commands.add_parser(
+        "train",
+        help="train a classifier model on ../shared/data (options after the model name go to it)",
+    )
+    train.add_argument("model", choices=sorted(TRAINERS), help="which model to train")
+    train.add_argument("options", nargs=argparse.REMAINDER, help="trainer options (see --help)")
+    train.set_defaults(handler=cmd_train)
+
+
+# Trainers live in the classifiers library; the CLI only dispatches to them.
+TRAINERS = {"ngram": "classifiers.training.ngram_train"}
 
 
 def _setup_logging(level: str) -> None:
@@ -187,12 +217,27 @@ def _demo_database_url() -> str:
     return f"sqlite+aiosqlite:///{Path.cwd() / 'smmbot-demo.db'}"
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`smmbot report`: activity, answers and response times per community and day."""
+    from bot.reports.command import run
+
+    return run(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`smmbot run`: the service."""
     from bot.service import run_service
 
     settings = load_settings()
     return asyncio.run(run_service(settings, dry_run=args.dry_run))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`smmbot train MODEL [OPTIONS]`: fit and write a model with its card."""
+    import importlib
+
+    trainer = importlib.import_module(TRAINERS[args.model])
+    return int(trainer.main(args.options))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

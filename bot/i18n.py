@@ -60,6 +60,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Hello! I'm the shop manager, I'll sort this out personally today.",
         "ru": "Здравствуйте! Я менеджер магазина, разберусь лично сегодня же.",
     },
+    "demo-own-answer": {
+        "en": "Good question! Let me check with the team and answer you here within the hour.",
+        "ru": "Хороший вопрос! Уточню у коллег и отвечу здесь в течение часа.",
+    },
     "demo-private": {"en": "private message", "ru": "личное сообщение"},
     "demo-channel-post": {
         "en": "Channel post (mirrored into the discussion group; never actioned)",
@@ -136,6 +140,76 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Cannot read {path}: {error}",
         "ru": "Не удалось прочитать {path}: {error}",
     },
+    "report-title": {
+        "en": "smmbot report · {start} – {end} (UTC days)",
+        "ru": "Отчёт smmbot · {start} – {end} (дни по UTC)",
+    },
+    "report-all": {"en": "All communities", "ru": "Все сообщества"},
+    "report-messages": {"en": "Messages: {count}", "ru": "Сообщений: {count}"},
+    "report-moderation": {
+        "en": "Spam removed: {removed} · users banned: {banned}",
+        "ru": "Удалено спама: {removed} · забанено пользователей: {banned}",
+    },
+    "report-questions": {
+        "en": "Questions: {count} · answered automatically {auto} · escalated {escalated}",
+        "ru": "Вопросов: {count} · отвечено автоматически {auto} · "
+        "передано модераторам {escalated}",
+    },
+    "report-escalations": {
+        "en": "Escalations: {count} · resolved {resolved} · median {median} · p90 {p90}",
+        "ru": "Эскалаций: {count} · решено {resolved} · медиана {median} · p90 {p90}",
+    },
+    "report-response": {
+        "en": "First response: median {median} ({count} messages)",
+        "ru": "Первый ответ: медиана {median} (сообщений: {count})",
+    },
+    "report-response-hours": {
+        "en": "  in business hours {inside} · out of hours {outside}",
+        "ru": "  в рабочее время {inside} · в нерабочее {outside}",
+    },
+    "report-negative": {
+        "en": "Negative: {share} · trend {trend}",
+        "ru": "Негатив: {share} · динамика {trend}",
+    },
+    "report-per-day": {"en": "Per day", "ru": "По дням"},
+    "report-day": {"en": "day", "ru": "день"},
+    "report-removed": {"en": "removed", "ru": "удалено"},
+    "report-banned": {"en": "banned", "ru": "забанено"},
+    "report-auto": {"en": "auto", "ru": "авто"},
+    "report-escalated": {"en": "escalated", "ru": "эскалировано"},
+    "report-resolved": {"en": "resolved", "ru": "решено"},
+    "report-first-response": {"en": "1st reply", "ru": "1-й ответ"},
+    "report-moderators": {"en": "Moderators", "ru": "Модераторы"},
+    "report-moderator": {
+        "en": "{name}: {resolved} resolved ({kinds}) · median {median} · {feedback} labels",
+        "ru": "{name}: решено {resolved} ({kinds}) · медиана {median} · меток: {feedback}",
+    },
+    "report-nobody": {"en": "nobody", "ru": "никто"},
+    "report-unanswered": {
+        "en": "Questions nobody answered yet (grouped by {embedder})",
+        "ru": "Вопросы, на которые ещё никто не ответил (сгруппированы: {embedder})",
+    },
+    "report-group": {"en": "{count} × {keywords}", "ru": "{count} × {keywords}"},
+    "report-stub-reply": {
+        "en": "TODO: write the answer",
+        "ru": "TODO: напишите ответ",
+    },
+    "report-none": {"en": "none", "ru": "нет"},
+    "report-written": {"en": "Written: {path}", "ru": "Записано: {path}"},
+    "report-bad-period": {
+        "en": "Bad period: {error}",
+        "ru": "Неверный период: {error}",
+    },
+    "report-chart-labels": {
+        "en": "Messages by label per day",
+        "ru": "Сообщения по меткам за день",
+    },
+    "report-chart-response": {
+        "en": "Time to first response",
+        "ru": "Время до первого ответа",
+    },
+    "report-chart-negative": {"en": "Negative share per day", "ru": "Доля негатива по дням"},
+    "report-community": {"en": "community", "ru": "сообщество"},
 }
 
 

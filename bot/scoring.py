@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.model import AttachmentKind, IncomingMessage, Label, Verdict
 from bot.core.rules import RuleSet, SpamRules
-from classifiers.cascade import Cascade
+from classifiers.cascade import Cascade, Corroboration
 from classifiers.contract import Classifier, Sample
 
 ClassifierFactory = Callable[[SpamRules], Sequence[Classifier]]
@@ -65,7 +65,9 @@ class CascadeScoring:
             effective = rules.for_community(rules.communities[0].name)
         cached = self._cache.get(community)
         if cached is None or cached[:2] != (effective.spam, effective.thresholds):
-            cascade = Cascade(self._factory(effective.spam), effective.thresholds)
+            cascade = Cascade(
+                self._factory(effective.spam), effective.thresholds, corroboration=Corroboration()
+            )
             cached = (effective.spam, effective.thresholds, cascade)  # rebuilt after a reload
             self._cache[community] = cached
         return cached[2]

@@ -38,7 +38,7 @@ class ClassifierSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "heuristics"  # or "e5" (the bundled encoder), a hub id, or a folder
+    model: str = "cascade"  # "cascade" (heuristics + trained models) or "heuristics" alone
     threads: int = Field(2, ge=1, le=64)
     cache_dir: Path | None = None
 
@@ -114,7 +114,8 @@ environment (or .env in the working directory):
   SMMBOT_VK__GROUP_TOKEN     VK community token (secret)
   SMMBOT_VK__USER_TOKEN      VK admin user token for deleting comments and bans (secret)
   SMMBOT_VK__API_BASE        VK API root URL (default https://api.vk.ru)
-  SMMBOT_CLASSIFIER__MODEL   heuristics (default), e5, a model folder or hub id
+  SMMBOT_CLASSIFIER__MODEL   cascade (default: heuristics, then the trained models)
+                             or heuristics (the rule checks alone)
   SMMBOT_CLASSIFIER__THREADS CPU threads for the model (default 2)
 More VK communities: name the variables holding their tokens in rules.yaml
 (communities[].vk.token_env and user_token_env)."""

@@ -13,9 +13,7 @@ DEFAULT_THRESHOLDS: Mapping[Label, float] = MappingProxyType(
 )
 
 
-def combine(
-    scores: Iterable[Score], thresholds: Mapping[Label, float] | None = None
-) -> Verdict:
+def combine(scores: Iterable[Score], thresholds: Mapping[Label, float] | None = None) -> Verdict:
     """Merge scores from any classifiers into a verdict with per-label decision thresholds."""
     limits = DEFAULT_THRESHOLDS if thresholds is None else thresholds
     return Verdict(tuple(scores), dict(limits))
@@ -39,6 +37,48 @@ def classify_safely(classifier: Classifier, samples: Sequence[Sample]) -> list[t
         return [failed_scores(name, error) for _ in samples]
 
 
+class Corroboration:
+    """Learned models alone may not push a label over its threshold: the rule checks must agree.
+
+    A model trained on a few spam sources learns their quirks ("hello everyone" opens much English
+    crypto spam), so an ordinary greeting can score high. Without any supporting evidence from the
+    named checks, such a score is capped just below the threshold: a human reviews it instead of
+    the bot deleting it (tg-spam's split of hard checks and vetoable ones).
+    """
+
+    def __init__(
+        self,
+        label: Label = Label.SPAM,
+        checks: str = "heuristics",
+        evidence: float = 0.2,
+        margin: float = 0.05,
+    ) -> None:
+        self.label, self.checks, self.evidence, self.margin = label, checks, evidence, margin
+
+    def apply(
+        self, scores: Sequence[Score], thresholds: Mapping[Label, float]
+    ) -> tuple[Score, ...]:
+        """The scores, with uncorroborated model scores for the label capped."""
+        support = max(
+            (
+                s.score
+                for s in scores
+                if s.ok and s.label == self.label and s.classifier == self.checks
+            ),
+            default=0.0,
+        )
+        if support >= self.evidence:
+            return tuple(scores)
+        cap = thresholds.get(self.label, 0.5) - self.margin
+        return tuple(self._capped(s, cap) for s in scores)
+
+    def _capped(self, score: Score, cap: float) -> Score:
+        if score.label != self.label or score.classifier == self.checks or score.score <= cap:
+            return score
+        note = f"{score.classifier}: capped at {cap:.2f} without rule-check evidence"
+        return Score(score.classifier, score.label, cap, (*score.details, note), score.error)
+
+
 class Cascade:
     """Classifiers in order, cheapest first, merged into one `Verdict` per sample."""
 
@@ -51,11 +91,13 @@ class Cascade:
         classifiers: Sequence[Classifier],
         thresholds: Mapping[Label, float] | None = None,
         settle_on: Iterable[Label] = (Label.SPAM,),
+        corroboration: Corroboration | None = None,
     ) -> None:
         """Keep the classifiers in the order given, with thresholds defaulting per label."""
         self.classifiers = tuple(classifiers)
         self.thresholds: Mapping[Label, float] = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
         self.settle_on = frozenset(settle_on)
+        self.corroboration = corroboration
 
     def classify(self, samples: Sequence[Sample]) -> list[tuple[Score, ...]]:
         """All scores per sample from every classifier that ran, so a cascade nests."""
@@ -67,6 +109,8 @@ class Cascade:
             results = classify_safely(classifier, [samples[i] for i in pending])
             for i, scores in zip(pending, results, strict=True):
                 collected[i].extend(s for s in scores if s.label not in samples[i].skip)
+        if self.corroboration is not None:
+            return [self.corroboration.apply(scores, self.thresholds) for scores in collected]
         return [tuple(scores) for scores in collected]
 
     def run(self, samples: Sequence[Sample]) -> list[Verdict]:
@@ -81,3 +125,44 @@ class Cascade:
             s.ok and s.label in self.settle_on and s.score >= self.thresholds.get(s.label, 0.5)
             for s in scores
         )
+
+
+def align(score: float, own: float, target: float) -> float:
+    """Map a score so the classifier's own threshold lands on the cascade's, keeping the order."""
+    if own <= 0.0 or own >= 1.0:
+        return score
+    if score < own:
+        return score / own * target
+    return target + (score - own) / (1.0 - own) * (1.0 - target)
+
+
+class Aligned:
+    """A classifier whose scores are rescaled so that its own thresholds meet the cascade's.
+
+    Trained heads pick their own best thresholds (the n-gram spam head: 0.42); rules.yaml speaks
+    in one scale for every classifier, so each head is aligned before scores are combined.
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        own: Mapping[Label, float],
+        target: Mapping[Label, float] | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.name = getattr(classifier, "name", type(classifier).__name__)
+        self.own = dict(own)
+        self.target = dict(DEFAULT_THRESHOLDS if target is None else target)
+
+    def classify(self, samples: Sequence[Sample]) -> list[tuple[Score, ...]]:
+        """The wrapped classifier's scores, rescaled per label."""
+        return [
+            tuple(self._rescale(s) for s in scores) for scores in self.classifier.classify(samples)
+        ]
+
+    def _rescale(self, score: Score) -> Score:
+        own, target = self.own.get(score.label), self.target.get(score.label)
+        if own is None or target is None or not score.ok:
+            return score
+        aligned = align(score.score, own, target)
+        return Score(score.classifier, score.label, aligned, score.details, score.error)

@@ -118,3 +118,20 @@ def test_cli_db_upgrade_creates_a_fresh_database(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "fresh.db") as db:
         tables = {row[0] for row in db.execute("select name from sqlite_master")}
     assert {"inbox", "outbox", "escalations", "audit"} <= tables
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")
+def test_cli_train_ngram_writes_a_loadable_model(tmp_path: Path) -> None:
+    stem = tmp_path / "model" / "ngram-test"
+    result = smmbot(
+        "train", "ngram", "--limit", "60", "--no-loso", "--out", str(stem), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    from classifiers.contract import Sample
+    from classifiers.ngram import NgramClassifier
+
+    (scores,) = NgramClassifier(str(stem)).classify(
+        [Sample("Подскажите, сколько стоит доставка?")]
+    )
+    assert {s.label.value for s in scores} == {"spam", "negative", "question"}
+    assert stem.with_suffix(".md").read_text(encoding="utf-8").strip()

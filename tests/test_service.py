@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,3 +129,26 @@ async def _eventually(probe: Callable[[], object], within: float) -> None:
     async with asyncio.timeout(within):
         while not probe():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def test_service_never_logs_a_token(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("bot", "aiogram", "vk_api", "urllib3", "aiohttp", "requests"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    running.telegram.push_message(GROUP, CUSTOMER, "Подскажите, сколько идёт доставка?")
+    await running.telegram.wait_for_calls("sendMessage", within=20)
+    # On its first start the VK long poll begins at the current ts, so wait until it listens.
+    await _eventually(lambda: running.vk.calls_to("groups.getLongPollServer"), within=20)
+    running.vk.wall_reply_new(5, 4242, "Сколько идёт доставка в Казань?")
+    await _eventually(lambda: running.vk.calls_to("wall.createComment"), within=20)
+    running.stop.set()
+    await asyncio.wait_for(running.task, 30)
+    secrets = [
+        running.telegram.token.split(":", 1)[1],
+        running.vk.group_token,
+        running.vk.user_token,
+    ]
+    assert caplog.records, "the service logs at DEBUG"
+    for secret in secrets:
+        assert secret not in caplog.text

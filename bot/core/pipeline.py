@@ -109,8 +109,8 @@ class Pipeline:
             [m for _, m, _, _ in batch], [skip for _, _, _, skip in batch]
         )
         return [
-            await self._decide_and_plan(inbox_id, message, stats, verdict)
-            for (inbox_id, message, stats, _), verdict in zip(batch, verdicts, strict=True)
+            await self._decide_and_plan(inbox_id, message, verdict)
+            for (inbox_id, message, _, _), verdict in zip(batch, verdicts, strict=True)
         ]
 
     async def _load_batch(self) -> list[tuple[int, IncomingMessage, AuthorStats, bool]]:
@@ -128,15 +128,21 @@ class Pipeline:
         return batch
 
     async def _decide_and_plan(
-        self, inbox_id: int, message: IncomingMessage, stats: AuthorStats, verdict: Verdict
+        self, inbox_id: int, message: IncomingMessage, verdict: Verdict
     ) -> Outcome:
         effective = _effective(self._rules(), message.community)
         if effective is None:
             return await self._skip(inbox_id, message, verdict, "unknown-community")
         if self._config.dry_run:
             effective = effective.model_copy(update={"dry_run": True})
-        decision = decide(self._situation(message, verdict, effective, stats))
         async with self._store.begin() as uow:
+            # Read the author's history now, not when the batch was loaded: an earlier message
+            # of the same batch (a spam burst) may have added a strike, a reply or a ban.
+            author = message.author
+            stats = await uow.users.stats(
+                message.platform, message.community, author.user_id, self._clock.now()
+            )
+            decision = decide(self._situation(message, verdict, effective, stats))
             await self._persist(uow, inbox_id, message, verdict, decision)
         self._wake.set()
         return Outcome(inbox_id, decision, verdict)
@@ -172,6 +178,9 @@ class Pipeline:
             strike=decision.strike,
         )
         state = OutboxState.SKIPPED if decision.dry_run else OutboxState.PENDING
+        if state is OutboxState.PENDING and any(_is_ban(a) for a in decision.actions):
+            # A planned ban will run (or be escalated): the rest of a burst must not plan more.
+            await self._remember_ban(uow, message)
         for action in decision.actions:
             if action.kind is ActionKind.ESCALATE:
                 await uow.escalations.open(inbox_id, action.reason, action.text, now)
@@ -237,6 +246,8 @@ class Pipeline:
                 item.id, OutboxState.DONE, now, platform_ref=result.platform_ref
             )
             await self._remember_card(uow, item, result)
+            if _is_ban(item.action):  # e.g. a moderator's tap on "ban"
+                await self._remember_ban(uow, item.message)
         elif result.retryable and item.attempts + 1 < MAX_ATTEMPTS:
             retry_at = now + _backoff(item.attempts + 1, result.retry_after)
             await uow.outbox.finish(
@@ -257,12 +268,10 @@ class Pipeline:
         if escalation and message_id:
             await uow.escalations.set_card(escalation.id, int(chat_id), int(message_id))
 
-    async def _remember_ban(self, uow: UnitOfWork, item: OutboxItem) -> None:
-        if item.action.kind is ActionKind.BAN:
-            message = item.message
-            await uow.users.set_banned(
-                message.platform, message.community, message.author.user_id, True
-            )
+    async def _remember_ban(self, uow: UnitOfWork, message: IncomingMessage) -> None:
+        await uow.users.set_banned(
+            message.platform, message.community, message.author.user_id, True
+        )
 
     async def _fallback(self, uow: UnitOfWork, item: OutboxItem, result: ActionResult) -> None:
         if item.action.kind not in FALLBACK_KINDS:
@@ -317,6 +326,10 @@ def _effective(rules: RuleSet, community: str) -> EffectiveRules | None:
         return rules.for_community(community)
     except KeyError:
         return None
+
+
+def _is_ban(action: PlannedAction) -> bool:
+    return action.kind is ActionKind.BAN
 
 
 def _with_language(message: IncomingMessage) -> IncomingMessage:

@@ -320,7 +320,9 @@ async def _tap(box: Sandbox, card: dict[str, Any]) -> None:
     buttons = {b["callback_data"].rsplit(":", 1)[-1]: b for r in _keyboard(card) for b in r}
     before = len(box.telegram.calls_to("editMessageText"))
     if "negative" in reason or ("question" in reason and "send" not in buttons):
-        what = _own_reply(box, card)
+        what = _own_reply(
+            box, card, "demo-own-reply" if "negative" in reason else "demo-own-answer"
+        )
     else:
         button = buttons.get("send") or buttons.get("delete" if "spam" in reason else "fine")
         assert button is not None, "every card offers send, delete and fine"
@@ -338,9 +340,9 @@ def _keyboard(card: dict[str, Any]) -> list[list[dict[str, Any]]]:
     return rows
 
 
-def _own_reply(box: Sandbox, card: dict[str, Any]) -> str:
+def _own_reply(box: Sandbox, card: dict[str, Any], key: str) -> str:
     # "Answer yourself": the moderator replies to the card; the bot posts it under the original.
-    text = t("demo-own-reply", box.lang)
+    text = t(key, box.lang)
     box.telegram.push_message(card["chat"]["id"], MODERATOR, text, reply_to_message=card)
     return f"✍️ {text}"
 

@@ -107,6 +107,7 @@ class InboxRow(Base):
     __table_args__ = (
         Index("ix_inbox_community_received_at", "community", "received_at"),
         Index("ix_inbox_platform_community_author_id", "platform", "community", "author_id"),
+        Index("ix_inbox_received_at_community", "received_at", "community"),
         # Partial index: the unprocessed tail stays small however long the inbox grows.
         Index(
             "ix_inbox_unprocessed",
@@ -136,7 +137,10 @@ class DecisionRow(Base):
     """What the rules decided about one inbox message."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_label_created_at", "label", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_label_created_at", "label", "created_at"),
+        Index("ix_decisions_inbox_id_label", "inbox_id", "label"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), index=True)
@@ -155,7 +159,10 @@ class OutboxRow(Base):
     """A planned action; the unique idempotency key keeps it from being planned twice."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_inbox_id_state_kind", "inbox_id", "state", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), index=True)

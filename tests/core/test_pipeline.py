@@ -38,7 +38,7 @@ communities:
   - {name: shop, telegram: {chat_id: -100}}
 moderators: {telegram_chat_id: -999}
 spam: {threshold: 0.85, strikes: {ban_after: 2}}
-negative: {threshold: 0.5}
+negative: {threshold: 0.7}
 questions:
   threshold: 0.5
   answers:
@@ -127,7 +127,7 @@ async def test_pipeline_drops_duplicate_events(rig: Rig) -> None:
 
 
 async def test_pipeline_rechecks_an_edit_as_its_own_event(rig: Rig) -> None:
-    await rig.handle("hello everyone", author=8)
+    await rig.handle("спасибо, чай отличный", author=8)
     edited = rig.message(SPAM, author=8, edited=True)
     edited = replace(edited, event_key=edited.event_key + ":edit:1", message_id=1)
     assert await rig.pipeline.receive(edited) is not None

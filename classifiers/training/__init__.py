@@ -1,0 +1,1 @@
+"""Offline training scripts that build the classifiers' committed model files."""
