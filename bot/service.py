@@ -15,7 +15,7 @@ from typing import Any
 from aiogram import Bot
 
 from bot.adapters.telegram.actions import TelegramActions
-from bot.adapters.telegram.client import build_bot
+from bot.adapters.telegram.client import CallStats, build_bot
 from bot.adapters.telegram.errors import TelegramConfigError
 from bot.adapters.telegram.mapping import MappingContext
 from bot.adapters.telegram.moderators import TelegramModeratorsChat
@@ -29,6 +29,7 @@ from bot.core.model import Platform
 from bot.core.ports import Actions, AuditEntry, EscalationCard
 from bot.i18n import t
 from bot.moderation.commands import Commands
+from bot.ops import OpsServer, PollSource
 from bot.platforms import PlatformPlan, VkCommunity, plan_platforms
 from bot.positions import StoredPositions
 from bot.routing import ActionRouter
@@ -46,6 +47,7 @@ class Connections:
     """The platform clients and runners of one service."""
 
     bot: Bot | None = None
+    telegram_stats: CallStats | None = None
     moderators: TelegramModeratorsChat | None = None
     telegram: TelegramRunner | None = None
     vk_runners: list[VkRunner] = field(default_factory=list)
@@ -86,22 +88,61 @@ async def _serve(
 ) -> int:
     router = ActionRouter({}, None)  # adapters are attached once the core can receive alerts
     core = await build_core(settings, rules, router, dry_run=dry_run)
-    links = Connections()
+    links, ops = Connections(), None
     try:
         _connect(settings, rules, plan, core, links)
         router.attach(links.actions, links.moderators)
         await _start_runners(links)
+        ops = await _start_ops(settings, core, links)
         await _run_until(stop, core, links, rules)
     finally:
         await _shutdown(links, core)
+    if ops is not None:
+        await ops.stop()
     return 0
+
+
+async def _start_ops(settings: Settings, core: Core, links: Connections) -> OpsServer | None:
+    if settings.http_port is None:
+        return None
+    server = OpsServer(core.store, _poll_sources(settings, links), settings.http_port)
+    await server.start()
+    return server
+
+
+def _poll_sources(settings: Settings, links: Connections) -> list[PollSource]:
+    # A poll is stale after three long-poll periods plus a minute of backoff.
+    sources = []
+    stats = links.telegram_stats
+    if stats is not None:
+        stale = settings.telegram.polling_timeout * 3 + 60
+        sources.append(
+            PollSource(
+                "telegram",
+                lambda: stats.last_success.get("getUpdates"),
+                lambda: sum(stats.errors.values()),
+                stale,
+            )
+        )
+    for runner in links.vk_runners:
+        sources.append(
+            PollSource(
+                f"vk:{runner.ctx.group_id}",
+                lambda r=runner: r.last_success,  # type: ignore[misc]
+                lambda r=runner: r.errors,  # type: ignore[misc]
+                settings.vk.longpoll_wait * 3 + 60,
+            )
+        )
+    return sources
 
 
 def _connect(
     settings: Settings, rules: RulesSource, plan: PlatformPlan, core: Core, links: Connections
 ) -> None:
     if plan.telegram_token is not None:
-        links.bot = build_bot(plan.telegram_token.get_secret_value(), settings.telegram.api_base)
+        links.telegram_stats = CallStats()
+        token = plan.telegram_token.get_secret_value()
+        links.bot = build_bot(token, settings.telegram.api_base, stats=links.telegram_stats)
         chat_id = rules.rules.moderators.telegram_chat_id
         if chat_id is not None:
             links.moderators = TelegramModeratorsChat(links.bot, chat_id, rules.rules.language)

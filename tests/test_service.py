@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.adapters.sandbox.telegram import FakeTelegram, make_user
@@ -36,8 +38,15 @@ questions:
 """
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class Running:
+    port: int
     telegram: FakeTelegram
     vk: FakeVK
     rules: Path
@@ -65,11 +74,12 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
             "SMMBOT_VK__USER_TOKEN": vk.user_token,
             "SMMBOT_VK__API_BASE": vk.base_url,
             "SMMBOT_VK__LONGPOLL_WAIT": "1",
+            "SMMBOT_HTTP_PORT": str(free_port()),
         }
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_service(settings, stop=stop))
-    yield Running(telegram, vk, rules, task, stop)
+    yield Running(settings.http_port or 0, telegram, vk, rules, task, stop)
     stop.set()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(task, 30)
@@ -152,3 +162,32 @@ async def test_service_never_logs_a_token(
     assert caplog.records, "the service logs at DEBUG"
     for secret in secrets:
         assert secret not in caplog.text
+
+
+async def test_service_reports_health_and_metrics(running: Running) -> None:
+    running.telegram.push_message(GROUP, SPAMMER, "Заработок без вложений, пиши в лс")
+    await running.telegram.wait_for_calls("deleteMessage", within=20)
+    await _eventually(lambda: running.vk.calls_to("groups.getLongPollServer"), within=20)
+    base = f"http://127.0.0.1:{running.port}"
+    async with aiohttp.ClientSession() as http:
+        health = await _get_json_when(http, f"{base}/healthz", lambda body: body["status"] == "ok")
+        async with http.get(f"{base}/metrics") as response:
+            metrics = await response.text()
+    assert set(health["platforms"]) == {"telegram", f"vk:{VK_GROUP}"}
+    assert health["queues"]["inbox_unprocessed"] == 0
+    assert 'smmbot_decisions_total{label="spam"} 1' in metrics
+    assert 'smmbot_actions_total{kind="delete",state="done"} 1' in metrics
+    assert 'smmbot_platform_last_poll_timestamp_seconds{platform="telegram"} 0\n' not in metrics
+
+
+async def _get_json_when(
+    http: aiohttp.ClientSession, url: str, ready: Callable[[dict], bool]
+) -> dict:
+    # The VK long poll reports its first good check a moment after it connects.
+    async with asyncio.timeout(20):
+        while True:
+            async with http.get(url) as response:
+                body = await response.json()
+            if ready(body):
+                return body
+            await asyncio.sleep(0.1)

@@ -198,16 +198,42 @@ async def _request(
         raise TelegramServerError(method=method, message=f"server error ({error})") from error
 
 
+class CallStats(BaseRequestMiddleware):
+    """Counts Bot API calls: when each method last succeeded and how many failed (health)."""
+
+    def __init__(self) -> None:
+        self.last_success: dict[str, float] = {}
+        self.errors: dict[str, int] = {}
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        try:
+            response = await make_request(bot, method)
+        except Exception:
+            self.errors[name] = self.errors.get(name, 0) + 1
+            raise
+        self.last_success[name] = time.time()
+        return response
+
+
 def build_bot(
     token: str,
     api_base: str | None = None,
     *,
     timeout: float = 30.0,
     limits: Limits | None = None,
+    stats: CallStats | None = None,
     **bot_kwargs: Any,
 ) -> Bot:
     """A `Bot` for the real API (api_base None) or an emulator, with our request middleware."""
     api = TelegramAPIServer.from_base(api_base.rstrip("/")) if api_base else PRODUCTION
     bot = Bot(token, session=AiohttpSession(api=api, timeout=timeout), **bot_kwargs)
     bot.session.middleware(ResilienceMiddleware(limits))
+    if stats is not None:
+        bot.session.middleware(stats)  # inside the retries: every attempt is counted
     return bot

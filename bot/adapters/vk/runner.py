@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,6 +107,8 @@ class VkRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_ts: str | None = None
         self.batches = 0  # batches stored (for health checks and tests)
+        self.last_success: float | None = None  # wall time of the last good check (health)
+        self.errors = 0  # failed checks since start (metrics)
         self.connected = threading.Event()  # set once the long poll server was obtained
 
     async def start(self) -> None:
@@ -175,6 +178,7 @@ class VkRunner:
     def _poll_once(self, lp: _LongPoll) -> None:
         prev_ts = str(lp.ts)
         events = [event.raw for event in lp.check()]
+        self.last_success = time.time()
         ts = str(lp.ts)
         gap = _gap_reason(lp, bool(events), prev_ts, ts)
         lp.took_fresh_ts = False
@@ -193,6 +197,7 @@ class VkRunner:
         future.result()
 
     def _pause(self, failures: int, exc: BaseException) -> None:
+        self.errors += 1
         delay = self.backoff.delay(failures)
         log.warning(
             "VK long poll of %s: %s; retrying in %.1fs", self.ctx.group_id, _safe(exc), delay
