@@ -36,6 +36,7 @@ from bot.core.ports import (
     UnitOfWork,
 )
 from bot.core.rules import EffectiveRules, RuleSet
+from bot.core.sanitize import clean_value, sanitized
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,14 @@ class Pipeline:
     async def receive(self, message: IncomingMessage) -> int | None:
         """Store a message before the platform is told it arrived; None for a duplicate."""
         now = self._clock.now()
+        message, changed = sanitized(message)
         async with self._store.begin() as uow:
             inbox_id = await uow.inbox.add(message, now)
             event = "message-received" if inbox_id else "message-duplicate"
             await uow.audit.record(_audit(event, message, inbox_id), now)
+            if changed:  # hostile or broken input: stored, but say what was replaced
+                detail = {"reason": "invalid surrogates replaced with U+FFFD"}
+                await uow.audit.record(AuditEntry("message-sanitized", detail, inbox_id), now)
         if inbox_id:
             self._wake.set()
         return inbox_id
@@ -87,7 +92,8 @@ class Pipeline:
     async def record_event(self, event: str, detail: dict[str, Any]) -> None:
         """Audit a platform event that is not a message."""
         async with self._store.begin() as uow:
-            await uow.audit.record(AuditEntry(event, detail, actor="platform"), self._clock.now())
+            entry = AuditEntry(event, clean_value(detail), actor="platform")
+            await uow.audit.record(entry, self._clock.now())
 
     @property
     def clock(self) -> Clock:

@@ -203,12 +203,21 @@ def _entities(message: Message) -> tuple[str, list[MessageEntity]]:
     return message.caption or "", list(message.caption_entities or ())
 
 
+def _entity_text(entity: MessageEntity, text: str) -> list[str]:
+    # Offsets are UTF-16 units; a payload whose entities do not fit its text (or whose text holds
+    # lone surrogates) must cost the entity, not the message.
+    try:
+        return [entity.extract_from(text)]
+    except (UnicodeError, IndexError):
+        return []
+
+
 def _links(message: Message) -> tuple[str, ...]:
     text, entities = _entities(message)
     found: list[str] = []
     for entity in entities:
         if entity.type == "url":
-            found.append(entity.extract_from(text))  # offsets are UTF-16 units
+            found.extend(_entity_text(entity, text))
         elif entity.type == "text_link" and entity.url:
             found.append(entity.url)
     found.extend(_URL_RE.findall(text))
@@ -220,7 +229,7 @@ def _mentions(message: Message) -> tuple[str, ...]:
     found: list[str] = []
     for entity in entities:
         if entity.type == "mention":
-            found.append(entity.extract_from(text))
+            found.extend(_entity_text(entity, text))
         elif entity.type == "text_mention" and entity.user is not None:
             user = entity.user
             found.append(f"@{user.username}" if user.username else f"tg://user?id={user.id}")

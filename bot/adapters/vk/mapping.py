@@ -90,8 +90,23 @@ def content_key(event: Mapping[str, Any], group_id: int) -> str:
     return f"vk:{group_id}:{event.get('type')}:{ids}:{msg_id}:{digest}"
 
 
+class MalformedEvent(ValueError):
+    """A long-poll event whose fields are missing or of the wrong type."""
+
+
 def to_incoming(event: Mapping[str, Any], ctx: VkContext) -> IncomingMessage | None:
-    """Map one long-poll event; None for events that are not messages (deletes, unknown types)."""
+    """Map one long-poll event; None for events that are not messages (deletes, unknown types).
+
+    Raises MalformedEvent (a ValueError) when the event is not shaped as VK documents it.
+    """
+    try:
+        return _to_incoming(event, ctx)
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        # A broken payload must cost this one event (audited by the runner), not the stream.
+        raise MalformedEvent(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _to_incoming(event: Mapping[str, Any], ctx: VkContext) -> IncomingMessage | None:
     kind = str(event.get("type", ""))
     if kind in ("message_new", "message_edit"):
         return _private_message(event, ctx)

@@ -65,14 +65,20 @@ class Backoff:
 
 
 class _LongPoll(VkBotLongPoll):  # type: ignore[misc]
-    """VkBotLongPoll that notes when `failed: 3` made it take a fresh ts (events skipped)."""
+    """VkBotLongPoll that keeps its ts through `failed: 3` when it can, and notes when not."""
 
-    __slots__ = ("took_fresh_ts",)
+    __slots__ = ("resumed_from", "took_fresh_ts")
 
     def update_longpoll_server(self, update_ts: bool = True) -> None:
+        old_ts = getattr(self, "ts", None)  # None while the constructor runs
         super().update_longpoll_server(update_ts)
         # Called with update_ts=True only by the constructor and on failed=3.
         self.took_fresh_ts = update_ts
+        if update_ts and old_ts is not None and old_ts != getattr(self, "resumed_from", None):
+            # failed=3 hands out a new key and a new ts, and vk_api jumps to that ts, skipping
+            # whatever arrived in between. Ask once for the old ts with the new key: VK sends
+            # those events, or failed=1 with a newer ts if its history is gone (a recorded gap).
+            self.ts, self.resumed_from, self.took_fresh_ts = old_ts, old_ts, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +226,7 @@ class VkRunner:
     async def _deliver(self, raw: Mapping[str, Any]) -> None:
         try:
             message = to_incoming(raw, self.ctx)
-        except (KeyError, TypeError, ValueError):
+        except Exception:  # a mapping bug must cost this event, not stall the long poll
             log.exception("VK event %s could not be mapped", raw.get("event_id"))
             await self.intake.record_event("vk-event-unmapped", _event_detail(raw))
             return
