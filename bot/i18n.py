@@ -47,12 +47,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "demo-summary": {
         "en": "Summary: {messages} messages · spam {spam} · negative {negative} · "
         "questions {question} · other {other}\n"
-        "Actions: {replies} replies, {deletes} deletions, {bans} bans/mutes, "
-        "{escalations} escalations, {failed} failed\nDatabase: {database}",
+        "Actions: {reply} replies, {delete} deletions, {ban} bans/mutes, "
+        "{escalate} escalations, {failed} failed\nDatabase: {database}",
         "ru": "Итог: сообщений {messages} · спам {spam} · негатив {negative} · "
         "вопросы {question} · прочее {other}\n"
-        "Действия: ответов {replies}, удалений {deletes}, банов/мьютов {bans}, "
-        "эскалаций {escalations}, ошибок {failed}\nБаза данных: {database}",
+        "Действия: ответов {reply}, удалений {delete}, банов/мьютов {ban}, "
+        "эскалаций {escalate}, ошибок {failed}\nБаза данных: {database}",
     },
     "demo-no-action": {"en": "no action", "ru": "без действий"},
     "demo-edited": {"en": "the author edited it into", "ru": "автор отредактировал на"},

@@ -359,28 +359,21 @@ async def _card_reason(store: SqlStore, card: dict[str, Any]) -> str:
 
 
 async def _summary(box: Sandbox, database: str) -> None:
-    await asyncio.sleep(0.5)  # let the last edits and replies settle
+    await _wait_idle(box.store)  # the moderator's replies are still going out
     numbers = await activity(box.store, since=box.started)
-    done = numbers.actions_done
-    print(
-        "\n"
-        + t(
-            "demo-summary",
-            box.lang,
-            messages=numbers.messages,
-            spam=numbers.by_label.get("spam", 0),
-            negative=numbers.by_label.get("negative", 0),
-            question=numbers.by_label.get("question", 0),
-            other=numbers.by_label.get("other", 0),
-            replies=done.get("reply", 0),
-            deletes=done.get("delete", 0),
-            bans=done.get("ban", 0) + done.get("mute", 0),
-            escalations=done.get("escalate", 0),
-            failed=numbers.actions_failed,
-            database=database,
-        ),
-        file=box.out,
-    )
+    summary = t("demo-summary", box.lang, database=database, **numbers.counts())
+    print("\n" + summary, file=box.out)
+
+
+async def _wait_idle(store: SqlStore) -> None:
+    async def probe() -> bool | None:
+        async with store.begin() as uow:
+            busy = await uow.session.scalar(
+                select(OutboxRow.id).where(OutboxRow.state.in_(UNFINISHED)).limit(1)
+            )
+        return None if busy else True
+
+    await _eventually(probe)
 
 
 async def _eventually(probe: Callable[[], Any]) -> Any:

@@ -98,18 +98,4 @@ class Commands:
 
 
 def _period(title: str, numbers: Activity, lang: str) -> str:
-    done = numbers.actions_done
-    return t(
-        "stats-period",
-        lang,
-        title=title,
-        messages=numbers.messages,
-        spam=numbers.by_label.get("spam", 0),
-        negative=numbers.by_label.get("negative", 0),
-        question=numbers.by_label.get("question", 0),
-        reply=done.get("reply", 0),
-        delete=done.get("delete", 0),
-        ban=done.get("ban", 0) + done.get("mute", 0),
-        escalate=done.get("escalate", 0),
-        failed=numbers.actions_failed,
-    )
+    return t("stats-period", lang, title=title, **numbers.counts())

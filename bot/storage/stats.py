@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from bot.storage.store import SqlStore
 from bot.storage.tables import DecisionRow, EscalationRow, InboxRow, OutboxRow
 
+LABELS = ("spam", "negative", "question", "other")
+
 
 @dataclass(frozen=True, slots=True)
 class Activity:
@@ -20,6 +22,17 @@ class Activity:
     actions_done: dict[str, int] = field(default_factory=dict)
     actions_failed: int = 0
     escalations_open: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts for texts: messages, labels, and actions done (bans include mutes)."""
+        done = self.actions_done
+        return {
+            "messages": self.messages,
+            **{label: self.by_label.get(label, 0) for label in LABELS},
+            **{kind: done.get(kind, 0) for kind in ("reply", "delete", "escalate")},
+            "ban": done.get("ban", 0) + done.get("mute", 0),
+            "failed": self.actions_failed,
+        }
 
 
 async def activity(store: SqlStore, since: datetime) -> Activity:
