@@ -142,6 +142,9 @@ class Pipeline:
         if self._config.dry_run:
             effective = effective.model_copy(update={"dry_run": True})
         async with self._store.begin() as uow:
+            # Several workers may have scored the same message; only one may decide it.
+            if not await uow.inbox.claim(inbox_id):
+                return Outcome(inbox_id, None, verdict, duplicate=True)
             # Read the author's history now, not when the batch was loaded: an earlier message
             # of the same batch (a spam burst) may have added a strike, a reply or a ban.
             author = message.author

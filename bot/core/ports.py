@@ -95,6 +95,10 @@ class InboxRepo(Protocol):
         """Inbox ids not processed yet, oldest first (claimed for this worker)."""
         ...
 
+    async def claim(self, inbox_id: int) -> bool:
+        """Lock an unprocessed message for this transaction; False when done or held elsewhere."""
+        ...
+
     async def mark_processed(
         self, inbox_id: int, verdict: Verdict | None, error: str | None = None
     ) -> None:

@@ -177,6 +177,15 @@ class SqlInboxRepo:
         )
         return list((await self._db.session.execute(query)).scalars())
 
+    async def claim(self, inbox_id: int) -> bool:
+        """Lock one unprocessed message for this transaction; False if done or held elsewhere."""
+        query = (
+            select(InboxRow.id)
+            .where(InboxRow.id == inbox_id, InboxRow.processed_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._db.session.execute(query)).scalar_one_or_none() is not None
+
     async def mark_processed(
         self, inbox_id: int, verdict: Verdict | None, error: str | None = None
     ) -> None:
