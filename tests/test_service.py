@@ -191,3 +191,40 @@ async def _get_json_when(
             if ready(body):
                 return body
             await asyncio.sleep(0.1)
+
+
+async def test_service_re_announces_a_card_nobody_handled(tmp_path: Path) -> None:
+    async with FakeTelegram() as telegram:
+        telegram.add_chat(GROUP, title="Shop chat")
+        telegram.add_chat(MODS, title="Moderators")
+        rules = tmp_path / "rules.yaml"
+        body = RULES.replace(
+            f"moderators: {{telegram_chat_id: {MODS}}}",
+            f"moderators: {{telegram_chat_id: {MODS}, remind_after: 1s}}",
+        )
+        rules.write_text(
+            body.replace(f"  - {{name: Shop VK, vk: {{group_id: {VK_GROUP}}}}}\n", ""),
+            encoding="utf-8",
+        )
+        settings = load_settings(
+            {
+                "SMMBOT_RULES": str(rules),
+                "SMMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'remind.db'}",
+                "SMMBOT_TELEGRAM__TOKEN": telegram.token,
+                "SMMBOT_TELEGRAM__API_BASE": telegram.base_url,
+                "SMMBOT_TELEGRAM__POLLING_TIMEOUT": "1",
+            }
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_service(settings, stop=stop))
+        telegram.push_message(GROUP, CUSTOMER, "What colour is the sky over your warehouse?")
+        await telegram.wait_until(lambda: len(_cards(telegram)) >= 2, within=30)
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+    first, again = _cards(telegram)[:2]
+    assert first["text"] == again["text"]
+    assert any("⏰" in m["text"] for m in telegram.sent_messages(MODS))
+
+
+def _cards(telegram: FakeTelegram) -> list[dict]:
+    return [m for m in telegram.sent_messages(MODS) if m.get("reply_markup")]
