@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.core.pipeline import Pipeline, PipelineConfig, SystemClock
 from bot.core.ports import Actions, Clock
@@ -16,39 +15,22 @@ from bot.scoring import CascadeScoring, ClassifierFactory
 from bot.settings import ClassifierSettings, Settings
 from bot.storage.migrate import database_revision, head_revision
 from bot.storage.store import SqlStore, create_store
-from classifiers.cascade import Aligned
 from classifiers.contract import Classifier
-from classifiers.heuristics import HeuristicConfig, KeywordClassifier, load_stop_words
-from classifiers.ngram import NgramClassifier
+from classifiers.heuristics import HeuristicConfig, KeywordClassifier
+from classifiers.standard import MODEL_SETS, bundled_stop_words, trained_models
 
 log = logging.getLogger(__name__)
-
-BUNDLED_STOP_WORDS = (
-    Path(__file__).resolve().parent.parent / "classifiers" / "data" / "stop-words.txt"
-)
 
 
 class StartupError(Exception):
     """The service cannot start; the message says why in one line."""
 
 
-def shared_stop_words() -> tuple[str, ...]:
-    """The stop phrases bundled with smmbot (from tg-spam, MIT)."""
-    return load_stop_words(BUNDLED_STOP_WORDS)
-
-
-def trained_models(settings: ClassifierSettings) -> list[Classifier]:
-    """The trained models after the cheap checks, each aligned to the cascade's thresholds."""
-    if settings.model == "heuristics":
-        return []
-    ngram = NgramClassifier()
-    return [Aligned(ngram, ngram.thresholds)]
-
-
 def make_classifier_factory(settings: ClassifierSettings) -> ClassifierFactory:
-    """Build the per-community classifier cascade: cheap checks first, the models after."""
-    shared = shared_stop_words()
-    models = trained_models(settings)  # loaded once, shared by every community
+    """Build the per-community cascade: rule checks with the community's words, then models."""
+    shared = bundled_stop_words()
+    names = MODEL_SETS[settings.model]
+    models = trained_models(names, cache_dir=settings.cache_dir, threads=settings.threads)
 
     def factory(spam: SpamRules) -> Sequence[Classifier]:
         words = tuple(spam.stop_words) + (shared if spam.use_shared_stop_words else ())
@@ -57,15 +39,9 @@ def make_classifier_factory(settings: ClassifierSettings) -> ClassifierFactory:
             allowed_domains=spam.allow_domains,
             blocked_domains=spam.block_domains,
         )
-        return [KeywordClassifier(config), *models]
+        return [KeywordClassifier(config), *models]  # models are shared by every community
 
     return factory
-
-
-def default_classifiers(settings: ClassifierSettings | None = None) -> list[Classifier]:
-    """The classifiers `smmbot classify` uses when no rules apply."""
-    config = HeuristicConfig(stop_words=shared_stop_words())
-    return [KeywordClassifier(config), *trained_models(settings or ClassifierSettings())]
 
 
 async def open_store(settings: Settings, clock: Clock | None = None) -> SqlStore:

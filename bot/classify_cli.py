@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.app import default_classifiers
-from classifiers.cascade import Cascade, Corroboration
 from classifiers.contract import Sample, Verdict
+from classifiers.standard import MODEL_SETS, standard_cascade, trained_models
 
 BATCH = 64
 
 
-def classify_texts(texts: Sequence[str]) -> list[dict[str, Any]]:
+def classify_texts(texts: Sequence[str], model: str = "cascade") -> list[dict[str, Any]]:
     """One result per text: labels, primary label, scores (0..1) and reasons, in input order."""
-    cascade = Cascade(default_classifiers(), corroboration=Corroboration())
+    cascade = standard_cascade(trained_models(MODEL_SETS[model]))
     results: list[dict[str, Any]] = []
     for start in range(0, len(texts), BATCH):
         samples = [Sample(text) for text in texts[start : start + BATCH]]

@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_db(commands)
     _add_report(commands)
     _add_train(commands)
+    _add_eval(commands)
     return parser
 
 
@@ -68,6 +69,12 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:  # type: ignore
         "--file", type=Path, help=".jsonl (text field), .csv (text column), .txt"
     )
     classify.add_argument("--json", action="store_true", help="one JSON object per input")
+    classify.add_argument(
+        "--model",
+        choices=("cascade", "e5", "heuristics"),
+        default="cascade",
+        help="cascade: rule checks and the n-gram model (default); e5: also the encoder",
+    )
     classify.set_defaults(handler=cmd_classify)
 
 
@@ -104,8 +111,12 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     report.add_argument("--html", type=Path, help="also write a self-contained HTML report")
     report.add_argument("--csv", type=Path, help="also write CSV files into this folder")
     report.add_argument("--language", choices=("ru", "en"), help="when rules.yaml is unreadable")
-    report.add_argument("--embedder", choices=("auto", "ngram"), default="auto",
-                        help="grouping of questions: the encoder (auto) or character n-grams")
+    report.add_argument(
+        "--embedder",
+        choices=("auto", "ngram"),
+        default="auto",
+        help="grouping of questions: the encoder (auto) or character n-grams",
+    )
     report.set_defaults(handler=cmd_report)
 
 
@@ -119,8 +130,18 @@ def _add_train(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.set_defaults(handler=cmd_train)
 
 
+def _add_eval(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    evaluate = commands.add_parser(
+        "eval",
+        help="precision, recall and F1 of a model on a labelled .jsonl (text, label)",
+        add_help=False,  # the evaluator prints its own help
+    )
+    evaluate.add_argument("options", nargs=argparse.REMAINDER, help="FILE [--json] [--model M]")
+    evaluate.set_defaults(handler=cmd_eval)
+
+
 # Trainers live in the classifiers library; the CLI only dispatches to them.
-TRAINERS = {"ngram": "classifiers.training.ngram_train"}
+TRAINERS = {"ngram": "classifiers.training.ngram_train", "e5": "classifiers.training.e5_train"}
 
 
 def _setup_logging(level: str) -> None:
@@ -169,7 +190,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not texts:
         print(t("classify-empty", "en"), file=sys.stderr)
         return EXIT_USAGE
-    for text, result in zip(texts, classify_texts(texts), strict=True):
+    for text, result in zip(texts, classify_texts(texts, args.model), strict=True):
         print(json.dumps(result, ensure_ascii=False) if args.json else render(text, result))
     return EXIT_OK
 
@@ -238,6 +259,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     trainer = importlib.import_module(TRAINERS[args.model])
     return int(trainer.main(args.options))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """`smmbot eval FILE.jsonl [--json] [--model M]`: quality figures on labelled rows."""
+    from classifiers.training.evaluate import main as evaluate
+
+    return int(evaluate(args.options))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +39,9 @@ class ClassifierSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "cascade"  # "cascade" (heuristics + trained models) or "heuristics" alone
+    # "cascade": rule checks + the n-gram model; "e5": also the multilingual encoder with trained
+    # heads (slower, ~0.7 GB); "heuristics": the rule checks alone.
+    model: Literal["cascade", "e5", "heuristics"] = "cascade"
     threads: int = Field(2, ge=1, le=64)
     cache_dir: Path | None = None
 
@@ -114,8 +117,8 @@ environment (or .env in the working directory):
   SMMBOT_VK__GROUP_TOKEN     VK community token (secret)
   SMMBOT_VK__USER_TOKEN      VK admin user token for deleting comments and bans (secret)
   SMMBOT_VK__API_BASE        VK API root URL (default https://api.vk.ru)
-  SMMBOT_CLASSIFIER__MODEL   cascade (default: heuristics, then the trained models)
-                             or heuristics (the rule checks alone)
+  SMMBOT_CLASSIFIER__MODEL   cascade (default: rule checks, then the n-gram model),
+                             e5 (also the multilingual encoder) or heuristics (rule checks)
   SMMBOT_CLASSIFIER__THREADS CPU threads for the model (default 2)
 More VK communities: name the variables holding their tokens in rules.yaml
 (communities[].vk.token_env and user_token_env)."""

@@ -248,8 +248,10 @@ _COMPLAINT_PATTERNS: tuple[tuple[re.Pattern[str], float, bool], ...] = (
     (_rx(_WEAK_NEGATABLE), W_WEAK_COMPLAINT, True),
 )
 _NEGATION_BEFORE = _rx(r"(?:\bне|\bни|\bnot|n't|\bnever|\bno|\bбез|\bнет)\s+$")
-_NEGATIVE_EMOJI = re.compile("[\U0001f620-\U0001f624\U0001f92c\U0001f44e\U0001f4a9"
-                             "\U0001f61e\U0001f61f\U0001f622\U0001f62d\u2639\U0001f641]")
+_NEGATIVE_EMOJI = re.compile(
+    "[\U0001f620-\U0001f624\U0001f92c\U0001f44e\U0001f4a9"
+    "\U0001f61e\U0001f61f\U0001f622\U0001f62d\u2639\U0001f641]"
+)
 _SAD_SMILEY = re.compile(r"(?<![:;=])\({2,}|[:;]-?\(")
 _EXCLAIM = re.compile(r"!{2,}|\?!|!\?")
 _MAX_COMPLAINTS = 4
@@ -352,8 +354,18 @@ def prepare(sample: Sample, max_chars: int = MAX_CHARS) -> PreparedText:
     mentions = tuple(dict.fromkeys((*extract_mentions(display), *sample.mentions)))
     key = match_key(display)
     letters, upper = caps_ratio(display)
-    return PreparedText(display, key, links, domains, mentions, mixed_script_words(display),
-                        emoji_count(display), tuple(_WORD.findall(key)), letters, upper)
+    return PreparedText(
+        display,
+        key,
+        links,
+        domains,
+        mentions,
+        mixed_script_words(display),
+        emoji_count(display),
+        tuple(_WORD.findall(key)),
+        letters,
+        upper,
+    )
 
 
 class KeywordClassifier:
@@ -521,8 +533,11 @@ def contact_in_short_text(text: PreparedText, config: HeuristicConfig) -> list[E
         return []
     phone = _CONTACT_PHONE.search(text.display)
     # A leading @name addresses the person replied to; it does not advertise a contact.
-    people = (m for m in text.mentions
-              if not m.casefold().endswith("bot") and not text.display.startswith(m))
+    people = (
+        m
+        for m in text.mentions
+        if not m.casefold().endswith("bot") and not text.display.startswith(m)
+    )
     contact = phone.group() if phone else next(people, "")
     return [Evidence("contact-in-short-text", contact.strip(), W_CONTACT)] if contact else []
 
@@ -619,8 +634,15 @@ def auxiliary_inversion(text: PreparedText) -> list[Evidence]:
 
 def question_evidence(text: PreparedText) -> list[Evidence]:
     """Every question cue found in a prepared text."""
-    checks = (question_mark, interrogative_start, interrogative_inside, li_particle,
-              request_form, want_form, auxiliary_inversion)
+    checks = (
+        question_mark,
+        interrogative_start,
+        interrogative_inside,
+        li_particle,
+        request_form,
+        want_form,
+        auxiliary_inversion,
+    )
     return [item for check in checks for item in check(text)]
 
 

@@ -96,8 +96,13 @@ class Featurizer:
 
 def _hasher(analyzer: str, ngrams: tuple[int, int], bits: int) -> HashingVectorizer:
     return HashingVectorizer(
-        analyzer=analyzer, ngram_range=ngrams, n_features=1 << bits,
-        alternate_sign=False, lowercase=False, norm="l2", dtype=np.float32,
+        analyzer=analyzer,
+        ngram_range=ngrams,
+        n_features=1 << bits,
+        alternate_sign=False,
+        lowercase=False,
+        norm="l2",
+        dtype=np.float32,
     )
 
 
@@ -127,8 +132,12 @@ class Head:
 
     def meta(self) -> dict[str, float]:
         """Scalars stored in the model's JSON."""
-        return {"bias": self.bias, "platt_a": self.platt_a, "platt_b": self.platt_b,
-                "threshold": self.threshold}
+        return {
+            "bias": self.bias,
+            "platt_a": self.platt_a,
+            "platt_b": self.platt_b,
+            "threshold": self.threshold,
+        }
 
 
 def _sigmoid(z: Vector) -> Vector:
@@ -155,8 +164,12 @@ class NgramModel:
     def metadata(self) -> dict[str, Any]:
         """Everything but the weights: version, features, per-label scalars and thresholds."""
         heads = {h.label.value: h.meta() for h in self.heads.values()}
-        return {"version": VERSION, "features": asdict(self.settings), "heads": heads,
-                **self.extra}
+        return {
+            "version": VERSION,
+            "features": asdict(self.settings),
+            "heads": heads,
+            **self.extra,
+        }
 
     def thresholds(self) -> dict[Label, float]:
         """Per-label decision thresholds chosen on dev data."""
@@ -169,15 +182,23 @@ def load_model(stem: str | Path = DEFAULT_MODEL) -> NgramModel:
     meta = json.loads(stem.with_suffix(".json").read_text())
     settings = FeatureSettings(**meta["features"])
     with np.load(stem.with_suffix(".npz")) as arrays:
-        heads = {Label(name): _head(Label(name), arrays[name], values)
-                 for name, values in meta["heads"].items()}
+        heads = {
+            Label(name): _head(Label(name), arrays[name], values)
+            for name, values in meta["heads"].items()
+        }
     extra = {k: v for k, v in meta.items() if k not in ("version", "features", "heads")}
     return NgramModel(settings, heads, extra)
 
 
 def _head(label: Label, weights: NDArray[Any], values: Mapping[str, float]) -> Head:
-    return Head(label, weights.astype(np.float32), float(values["bias"]),
-                float(values["platt_a"]), float(values["platt_b"]), float(values["threshold"]))
+    return Head(
+        label,
+        weights.astype(np.float32),
+        float(values["bias"]),
+        float(values["platt_a"]),
+        float(values["platt_b"]),
+        float(values["threshold"]),
+    )
 
 
 class NgramClassifier:
@@ -245,8 +266,11 @@ class NgramClassifier:
             return self._failed(sample, exc)
 
     def _labels(self, sample: Sample) -> list[Label]:
-        return [label for label in SCORED_LABELS
-                if label in self.model.heads and label not in sample.skip]
+        return [
+            label
+            for label in SCORED_LABELS
+            if label in self.model.heads and label not in sample.skip
+        ]
 
     def _score(self, label: Label, prepared: str, probability: float) -> Score:
         if len(_CONTENT.findall(prepared, 0, 64)) < MIN_CONTENT:
@@ -272,8 +296,9 @@ class NgramClassifier:
         """The n-grams that push a text most towards the label, overlapping ones merged."""
         grams = [(g, i) for g, i in self.featurizer.grams(prepared) if len(g.strip()) > 2]
         weights = head.weights[np.array([i for _, i in grams], dtype=np.int64)]
-        ranked = sorted(zip(weights.tolist(), (g.strip() for g, _ in grams), strict=True),
-                        reverse=True)
+        ranked = sorted(
+            zip(weights.tolist(), (g.strip() for g, _ in grams), strict=True), reverse=True
+        )
         ranked = [(w, g) for w, g in ranked[: MAX_EVIDENCE * 4] if w > 0]
         return _distinct(g[:MAX_GRAM] for _, g in ranked)
 

@@ -9,8 +9,10 @@ from typing import Literal
 Language = Literal["ru", "en"]
 
 # Zero-width, bidi and other invisible format characters: spammers hide them inside stop words.
-_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
-                        "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
 # C0/C1 controls except tab and newline, plus lone surrogates that would break encoding later.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -27,18 +29,80 @@ _BRAND_ENDING = re.compile(f"[{_LATIN}]+[{_CYRILLIC}]{{1,4}}")
 
 # Latin (and a few Greek/accented) letters that pass for Cyrillic ones, as spam writes them.
 _TO_CYRILLIC = {
-    "a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у", "k": "к",
-    "u": "и", "n": "п", "r": "г", "b": "ь", "A": "А", "B": "В", "C": "С", "E": "Е",
-    "H": "Н", "K": "К", "M": "М", "O": "О", "P": "Р", "T": "Т", "X": "Х", "Y": "У",
-    "á": "а", "à": "а", "é": "е", "è": "е", "ó": "о", "ò": "о", "Ó": "О", "É": "Е",
-    "α": "а", "ο": "о", "ε": "е", "ρ": "р", "κ": "к", "τ": "т", "Α": "А",
-    "Β": "В", "Ε": "Е", "Η": "Н", "Κ": "К", "Μ": "М", "Ο": "О", "Ρ": "Р", "Τ": "Т",
+    "a": "а",
+    "c": "с",
+    "e": "е",
+    "o": "о",
+    "p": "р",
+    "x": "х",
+    "y": "у",
+    "k": "к",
+    "u": "и",
+    "n": "п",
+    "r": "г",
+    "b": "ь",
+    "A": "А",
+    "B": "В",
+    "C": "С",
+    "E": "Е",
+    "H": "Н",
+    "K": "К",
+    "M": "М",
+    "O": "О",
+    "P": "Р",
+    "T": "Т",
+    "X": "Х",
+    "Y": "У",
+    "á": "а",
+    "à": "а",
+    "é": "е",
+    "è": "е",
+    "ó": "о",
+    "ò": "о",
+    "Ó": "О",
+    "É": "Е",
+    "α": "а",
+    "ο": "о",
+    "ε": "е",
+    "ρ": "р",
+    "κ": "к",
+    "τ": "т",
+    "Α": "А",
+    "Β": "В",
+    "Ε": "Е",
+    "Η": "Н",
+    "Κ": "К",
+    "Μ": "М",
+    "Ο": "О",
+    "Ρ": "Р",
+    "Τ": "Т",
     "Χ": "Х",
 }
 _TO_LATIN = {
-    "а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x", "у": "y", "к": "k",
-    "і": "i", "ј": "j", "ѕ": "s", "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H",
-    "К": "K", "М": "M", "О": "O", "Р": "P", "Т": "T", "Х": "X", "І": "I", "Ј": "J",
+    "а": "a",
+    "с": "c",
+    "е": "e",
+    "о": "o",
+    "р": "p",
+    "х": "x",
+    "у": "y",
+    "к": "k",
+    "і": "i",
+    "ј": "j",
+    "ѕ": "s",
+    "А": "A",
+    "В": "B",
+    "С": "C",
+    "Е": "E",
+    "Н": "H",
+    "К": "K",
+    "М": "M",
+    "О": "O",
+    "Р": "P",
+    "Т": "T",
+    "Х": "X",
+    "І": "I",
+    "Ј": "J",
     "Ѕ": "S",
 }
 # Look-alikes only in italic or handwriting; alone they are more often typos or a lost "\n".

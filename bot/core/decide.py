@@ -40,6 +40,7 @@ class Situation:
     author: AuthorStats
     answer: AnswerMatch | None
     now: datetime
+    already_struck: bool = False  # an earlier version of this (edited) message cost a strike
 
 
 def is_trusted(author: AuthorStats, rules: EffectiveRules) -> bool:
@@ -92,12 +93,13 @@ def _decide_spam(s: Situation) -> Decision | None:
 
 def _delete_spam(s: Situation, score: float) -> Decision:
     actions = [_action(s, ActionKind.DELETE, "spam-delete", reason=f"spam {score:.2f}")]
-    strikes = s.author.strikes + 1
-    punishment = _punishment(s, strikes)
+    # One message is one strike, however often it is edited before it is gone.
+    strikes = s.author.strikes + (0 if s.already_struck else 1)
+    punishment = None if s.already_struck else _punishment(s, strikes)
     if punishment is not None:
         actions.append(punishment)
     why = f"spam {score:.2f}; strike {strikes} of {s.rules.spam.strikes.ban_after}"
-    return Decision("spam-delete", (Label.SPAM,), tuple(actions), why, strike=True)
+    return Decision("spam-delete", (Label.SPAM,), tuple(actions), why, strike=not s.already_struck)
 
 
 def _punishment(s: Situation, strikes: int) -> PlannedAction | None:

@@ -151,13 +151,20 @@ class Pipeline:
             stats = await uow.users.stats(
                 message.platform, message.community, author.user_id, self._clock.now()
             )
-            decision = decide(self._situation(message, verdict, effective, stats))
+            # Only an edit can have an earlier version (a redelivery is dropped by the inbox).
+            struck = message.edited and await uow.decisions.struck(message)
+            decision = decide(self._situation(message, verdict, effective, stats, struck))
             await self._persist(uow, inbox_id, message, verdict, decision)
         self._wake.set()
         return Outcome(inbox_id, decision, verdict)
 
     def _situation(
-        self, message: IncomingMessage, verdict: Verdict, rules: EffectiveRules, stats: AuthorStats
+        self,
+        message: IncomingMessage,
+        verdict: Verdict,
+        rules: EffectiveRules,
+        stats: AuthorStats,
+        struck: bool,
     ) -> Situation:
         if message.language is None:
             message = _with_language(message)
@@ -167,7 +174,7 @@ class Pipeline:
             is_question=verdict.score(Label.QUESTION) >= rules.questions.threshold,
             similarity=rules.questions.similarity,
         )
-        return Situation(message, verdict, rules, stats, answer, self._clock.now())
+        return Situation(message, verdict, rules, stats, answer, self._clock.now(), struck)
 
     async def _persist(
         self,

@@ -145,6 +145,10 @@ class DecisionRepo(Protocol):
         """Store a decision."""
         ...
 
+    async def struck(self, message: IncomingMessage) -> bool:
+        """Whether an earlier version of a message already cost its author a strike."""
+        ...
+
 
 class OutboxRepo(Protocol):
     """Planned actions, executed once each."""

@@ -369,6 +369,23 @@ class SqlDecisionRepo:
         )
         return int((await self._db.session.execute(statement)).scalar_one())
 
+    async def struck(self, message: IncomingMessage) -> bool:
+        """Whether an earlier version of a message already cost its author a strike."""
+        query = (
+            select(DecisionRow.id)
+            .join(InboxRow, DecisionRow.inbox_id == InboxRow.id)
+            .where(  # the author's messages first: ix_inbox_platform_community_author_id
+                InboxRow.platform == message.platform.value,
+                InboxRow.community == message.community,
+                InboxRow.author_id == message.author.user_id,
+                InboxRow.chat_id == message.chat.chat_id,
+                InboxRow.message_id == message.message_id,
+                DecisionRow.strike.is_(True),
+            )
+            .limit(1)
+        )
+        return (await self._db.session.execute(query)).first() is not None
+
 
 _OUTBOX_COLUMNS = (
     OutboxRow.id,

@@ -284,6 +284,11 @@ class FakeVK:
             self._lp.events.clear()
 
     @property
+    def lp_faults_pending(self) -> int:
+        """Long-poll faults queued by `lp_fail_next` and not served yet."""
+        return len(self._lp.faults)
+
+    @property
     def lp_ts(self) -> int:
         """The ts the next event will get."""
         return self._lp.next_ts

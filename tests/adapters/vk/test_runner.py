@@ -94,11 +94,26 @@ async def test_runner_survives_expired_key(
     assert GAP_EVENT not in intake.event_names()
 
 
-async def test_runner_records_gap_on_failed_3(
+async def test_runner_keeps_its_ts_through_failed_3(
     fake: FakeVK, runner: VkRunner, intake: RecordingIntake
 ) -> None:
+    # The loss this prevents (an event between the old and the fresh ts) is shown end to end
+    # in tests/e2e/test_vk_done.py, where the service's backoff leaves room to place it.
     fake.lp_fail_next(3)
+    async with asyncio.timeout(5):
+        while fake.lp_faults_pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    fake.wall_reply_new(12, 503, "after the new key")
+    await intake.wait_for(has_texts("after the new key"))
+    assert GAP_EVENT not in intake.event_names()
+
+
+async def test_runner_records_gap_on_repeated_failed_3(
+    fake: FakeVK, runner: VkRunner, intake: RecordingIntake
+) -> None:
+    fake.lp_fail_next(3, times=2)  # the old ts is refused too: take the fresh one
     await intake.wait_for(lambda i: GAP_EVENT in i.event_names())
+    assert "failed=3" in intake.events[0][1]["reason"]
     fake.wall_reply_new(12, 503, "after the gap")
     await intake.wait_for(has_texts("after the gap"))
 
