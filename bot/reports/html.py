@@ -15,7 +15,7 @@ import numpy as np
 from bot.i18n import t
 from bot.reports.clusters import answer_stub
 from bot.reports.model import LABELS, Facts, Report, median, negative_trend
-from bot.reports.text import duration, moderator_lines, percent, points, summary
+from bot.reports.text import day_headers, duration, moderator_lines, percent, points, summary
 
 WIDTH, HEIGHT, PAD = 640, 240, 30
 COLOURS = {"spam": "#d9534f", "negative": "#f0ad4e", "question": "#5bc0de", "other": "#9aa5b1"}
@@ -91,16 +91,7 @@ def _community(report: Report, name: str | None) -> Iterator[str]:
 
 def _day_table(report: Report, name: str | None) -> str:
     lang = report.language
-    heads = [
-        t("report-day", lang),
-        *(t(f"label-{label}", lang) for label in LABELS),
-        t("report-removed", lang),
-        t("report-banned", lang),
-        t("report-auto", lang),
-        t("report-escalated", lang),
-        t("report-resolved", lang),
-        t("report-first-response", lang),
-    ]
+    heads = day_headers(lang)
     rows = [_cells(day, f) for day, f in report.by_day(name).items() if f.messages]
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
     body = "".join(

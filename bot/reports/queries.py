@@ -117,8 +117,14 @@ def escalation_counts(scope: Scope) -> Query:
     """
     day = scope.day(InboxRow.received_at).label("day")
     resolved = case((EscalationRow.resolved_at.is_(None), 0), else_=1).label("resolved")
-    columns = (InboxRow.community, day, DecisionRow.label, resolved, EscalationRow.resolution,
-               EscalationRow.resolved_by)
+    columns = (
+        InboxRow.community,
+        day,
+        DecisionRow.label,
+        resolved,
+        EscalationRow.resolution,
+        EscalationRow.resolved_by,
+    )
     return (
         select(*columns, func.count())
         .join(EscalationRow, EscalationRow.inbox_id == InboxRow.id)

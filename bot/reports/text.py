@@ -107,9 +107,9 @@ def _labels(facts: Facts) -> list[str]:
     return [*LABELS, *sorted(set(facts.labels) - set(LABELS))]
 
 
-def _day_table(report: Report, name: str | None) -> Iterator[str]:
-    lang = report.language
-    headers = [
+def day_headers(lang: str) -> list[object]:
+    """Column titles of the per-day table (text and HTML share them)."""
+    return [
         t("report-day", lang),
         *(t(f"label-{label}", lang) for label in LABELS),
         t("report-removed", lang),
@@ -119,13 +119,17 @@ def _day_table(report: Report, name: str | None) -> Iterator[str]:
         t("report-resolved", lang),
         t("report-first-response", lang),
     ]
-    table: list[list[object]] = [list(headers)]
+
+
+def _day_table(report: Report, name: str | None) -> Iterator[str]:
+    lang = report.language
+    table: list[list[object]] = [day_headers(lang)]
     table += [
         _day_row(day.isoformat(), facts)
         for day, facts in report.by_day(name).items()
         if facts.messages
     ]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     yield t("report-per-day", lang) + ":"
     for row in table:
         yield "  " + "  ".join(
