@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -28,6 +29,7 @@ from bot.app import Core, StartupError, build_core
 from bot.core.model import Platform
 from bot.core.ports import Actions, AuditEntry, EscalationCard
 from bot.i18n import t
+from bot.leadership import Leases, lead
 from bot.moderation.commands import Commands
 from bot.ops import OpsServer, PollSource
 from bot.platforms import PlatformPlan, VkCommunity, plan_platforms
@@ -94,7 +96,8 @@ async def _serve(
         router.attach(links.actions, links.moderators)
         await _start_runners(links)
         ops = await _start_ops(settings, core, links)
-        await _run_until(stop, core, links, rules)
+        leases = Leases(core.store, settings.worker_id, core.pipeline.clock)
+        await _run_until(stop, core, links, rules, leases)
     finally:
         await _shutdown(links, core)
     if ops is not None:
@@ -182,7 +185,6 @@ async def _start_runners(links: Connections) -> None:
     for runner in links.vk_runners:
         for problem in await runner.client.check_tokens(runner.ctx.group_id):
             log.error("VK %s: %s", runner.ctx.community, problem)
-        await runner.start()
 
 
 def _telegram_runner(
@@ -214,15 +216,15 @@ def _telegram_runner(
 
 
 async def _run_until(
-    stop: asyncio.Event, core: Core, links: Connections, rules: RulesSource
+    stop: asyncio.Event, core: Core, links: Connections, rules: RulesSource, leases: Leases
 ) -> None:
     tasks: list[Awaitable[Any]] = [
         core.pipeline.run(stop),
         _watch_rules(stop, rules, core, links),
         _remind(stop, rules, core, links),
+        leases.keep(stop),
+        *_pollers(links, leases, stop),
     ]
-    if links.telegram is not None:
-        tasks.append(_poll_telegram(links.telegram, stop))
     running = [asyncio.ensure_future(task) for task in tasks]
     await stop.wait()
     if links.telegram is not None:
@@ -233,6 +235,18 @@ async def _run_until(
     for task in done:
         if task.exception() is not None:
             log.error("a service task failed: %r", task.exception())
+
+
+def _pollers(links: Connections, leases: Leases, stop: asyncio.Event) -> list[Awaitable[Any]]:
+    # Each platform connection is polled by the one worker holding its lease.
+    pollers: list[Awaitable[Any]] = []
+    telegram = links.telegram
+    if telegram is not None and links.bot is not None:
+        poll = functools.partial(_poll_telegram, telegram, stop)
+        pollers.append(lead(leases, f"telegram:{links.bot.id}", poll, stop))
+    for runner in links.vk_runners:
+        pollers.append(lead(leases, f"vk:{runner.ctx.group_id}", runner.start, stop))
+    return pollers
 
 
 async def _poll_telegram(runner: TelegramRunner, stop: asyncio.Event) -> None:

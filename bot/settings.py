@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
     http_port: int | None = None  # /healthz and /metrics on 127.0.0.1 when set
+    # Names this worker in platform leases; give each process on one host its own.
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:main")
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
     classifier: ClassifierSettings = ClassifierSettings()
@@ -111,6 +114,8 @@ environment (or .env in the working directory):
                              or postgresql+asyncpg://user@host/db
   SMMBOT_LOG_LEVEL           DEBUG, INFO (default), WARNING
   SMMBOT_HTTP_PORT           serve /healthz and /metrics on 127.0.0.1:PORT
+  SMMBOT_WORKER_ID           this worker's name when several share one database
+                             (default: the host name; one per process on a host)
   SMMBOT_TELEGRAM__TOKEN     bot token from @BotFather (secret)
   SMMBOT_TELEGRAM__API_BASE  Bot API root URL (default https://api.telegram.org)
   SMMBOT_VK__GROUP_ID        VK community id for the single-community setup

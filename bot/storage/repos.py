@@ -681,6 +681,23 @@ class SqlKvRepo:
         query = select(KvRow.value).where(KvRow.key == key)
         return (await self._db.session.execute(query)).scalar_one_or_none()
 
+    async def lease(self, key: str, owner: str, expired_before: datetime) -> bool:
+        """Take or renew a lease: True when `owner` holds `key` after this call.
+
+        One atomic upsert: the row is taken over only when it is ours already or its holder has
+        not renewed it since `expired_before` (its process died), so two workers never both win.
+        """
+        now = self._db.clock.now()
+        statement = self._db.insert(KvRow).values(key=key, value=owner, updated_at=now)
+        await self._db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"value": owner, "updated_at": now},
+                where=or_(KvRow.value == owner, KvRow.updated_at < expired_before),
+            )
+        )
+        return await self.get(key) == owner
+
     async def set(self, key: str, value: str) -> None:
         """Store a value, replacing any previous one."""
         now = self._db.clock.now()
