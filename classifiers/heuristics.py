@@ -207,6 +207,9 @@ _STRONG_COMPLAINTS = (
     r"|\bхамств\w*|\bхамск\w*|\bнахамил\w*|\bхамит\w*|\bхамят|\bотвратит\w*|\bпозор\w*"
     r"|\bжалоб\w*|\bпретензи\w*|\bnever\s+again|\bscam\w*|\brefund\w*|\bfraud\w*"
     r"|\brip[\s-]?off|\bripped\s+off|\bворы\b|\bворюг\w*|\bкрадут|\bукрали\b"
+    # A verdict on the service itself is a complaint to the brand, whatever the product.
+    r"|\b(?:ужасн|отвратн|кошмарн|худш)\w*\s+(?:сервис|обслуживани|качеств|магазин|доставк)\w*"
+    r"|\b(?:terrible|awful|horrible|worst)\s+(?:service|quality|shop|store|delivery|support)"
 )
 _COMPLAINTS = (
     r"\bне\s+работа\w*|\bне\s+при(?:шл|шел|ходит|ходят|ехал|слали)\w*|\bне\s+отвеча\w*"
@@ -225,6 +228,9 @@ _COMPLAINTS = (
     r"|\bне\s+(?:могут|может)\b|\bнепонятн\w*|\bне\s+понятн\w*|\bзавыш\w*|\bнавяз\w*"
     r"|\bбез\s+(?:моего|нашего|вашего)\s+(?:ведома|согласия)|\bлохотрон\w*|\bкидалов\w*"
     r"|\bsucks?\b|\bcrap\w*|\bwtf\b|\bbullshit\b"
+    # Damaged or wrong goods, and being ignored.
+    r"|\bразбит\w*|\bиспорч\w*|\bбракован\w*|\bбрак\b|\bпросроч\w*|\bпомят\w*"
+    r"|\bигнорир\w*|\bdamaged\b|\bignor(?:e|es|ed|ing)\b|\bwrong\s+(?:item|order|size)"
 )
 # Russian and English swearing: in a brand's comments it almost always comes with a complaint.
 _PROFANITY = (
