@@ -28,6 +28,7 @@ from classifiers.ngram import (
     NgramModel,
     prepare_text,
 )
+from classifiers.training.feedback import load_feedback
 
 DEFAULT_DATA = Path("/work/shared/data")
 SEED = 13
@@ -88,6 +89,7 @@ class Config:
     limit: int = 0
     loso: bool = True
     settings: FeatureSettings = field(default_factory=FeatureSettings)
+    feedback_db: str | None = None  # an smmbot database whose moderator labels join training
 
 
 def log(message: str) -> None:
@@ -126,6 +128,18 @@ def to_row(record: dict[str, str], source: str, held_out: bool = False) -> Row:
     negative = negative_target(source, raw, text)
     question = question_target(source, text)
     return Row(text, source, record["lang"], raw, spam, negative, question, held_out)
+
+
+def feedback_rows(url: str) -> list[Row]:
+    """Training rows from moderators' labels: spam, negative, question, or fine ("other")."""
+    rows = []
+    for text, label in load_feedback(url):
+        lang = "ru" if any("а" <= ch.lower() <= "я" for ch in text) else "en"
+        spam = int(label == "spam")
+        negative = 1 if label == "negative" else (0 if label in ("spam", "other") else UNLABELLED)
+        question = 1 if label == "question" else (0 if label == "spam" else UNLABELLED)
+        rows.append(Row(text, "feedback", lang, label, spam, negative, question))
+    return rows
 
 
 def negative_target(source: str, raw: str, text: str) -> int:
@@ -464,7 +478,8 @@ def data_lines(rows: Sequence[Row]) -> list[str]:
     for source in sorted({r.source for r in rows}):
         group = [r for r in rows if r.source == source]
         counts = [_counts(group, label) for label in LABELS]
-        head = f"| {source} | {licences[source]} | {len(group)} | "
+        licence = licences.get(source, "moderators' own labels")
+        head = f"| {source} | {licence} | {len(group)} | "
         lines.append(head + " | ".join(counts) + " |")
     return lines
 
@@ -590,6 +605,9 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--c", type=float, default=4.0, help="inverse L2 strength")
     parser.add_argument("--limit", type=int, default=0, help="rows per file (0 = all; for tests)")
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
+    parser.add_argument(
+        "--feedback-db", help="smmbot database URL: add the moderators' labels to training"
+    )
     args = parser.parse_args(argv)
     return Config(
         data=args.data,
@@ -598,6 +616,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         c=args.c,
         limit=args.limit,
         loso=not args.no_loso,
+        feedback_db=args.feedback_db,
     )
 
 
@@ -605,6 +624,11 @@ def build(config: Config) -> tuple[NgramModel, dict[str, list[str]], list[Row]]:
     """Load, split, train, tune thresholds and evaluate; return the model and report sections."""
     rows = cap_rows(load_rows(config.data, config.limit), config.cap)
     train_rows, dev_rows = split_rows(rows, config.dev_share)
+    if config.feedback_db:
+        extra = feedback_rows(config.feedback_db)
+        log(f"moderator feedback: {len(extra)} labelled messages")
+        train_rows += extra  # training only: a few labels must not move the dev figures
+        rows = [*rows, *extra]
     featurizer = Featurizer(config.settings)
     train = featurize(strip_questions(train_rows, config.strip_share), featurizer)
     dev = featurize(dev_rows, featurizer)
