@@ -90,8 +90,11 @@ def measure(name: str, rows: int, threads: int | None) -> dict[str, Any]:
     batch_times = [timed(lambda b=b: classifier.classify([Sample(t) for t in b])) for b in batches]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "classifier": name, "texts": len(texts), "cold_load_s": round(cold, 2),
-        "warm_load_s": round(warm, 2), "single_per_s": round(len(texts) / sum(single), 1),
+        "classifier": name,
+        "texts": len(texts),
+        "cold_load_s": round(cold, 2),
+        "warm_load_s": round(warm, 2),
+        "single_per_s": round(len(texts) / sum(single), 1),
         "single_p50_ms": round(percentile(single, 50), 2),
         "single_p99_ms": round(percentile(single, 99), 2),
         "batch32_per_s": round(len(texts) / sum(batch_times), 1),

@@ -35,22 +35,34 @@ BATCH = 20_000
 END = datetime(2026, 11, 1, tzinfo=UTC)
 COMMUNITIES = ("Tea & Co chat", "Tea & Co channel comments", "Tea & Co VK")
 LABEL_WEIGHTS = {"other": 0.5, "question": 0.28, "spam": 0.14, "negative": 0.08}
-QUESTIONS = ("Сколько идёт доставка в {}?", "Есть ли {} в наличии?", "How long is shipping to {}?",
-             "Do you sell {} gift cards?", "Можно оплатить картой {}?")
+QUESTIONS = (
+    "Сколько идёт доставка в {}?",
+    "Есть ли {} в наличии?",
+    "How long is shipping to {}?",
+    "Do you sell {} gift cards?",
+    "Можно оплатить картой {}?",
+)
 MODERATORS = (900001, 900002, 900003)
 # Business hours make the report split response times in and out of hours, as in production.
-RULES = RuleSet.model_validate({
-    "version": 1,
-    "communities": [{"name": name, "telegram": {"chat_id": -100 - i}}
-                    for i, name in enumerate(COMMUNITIES)],
-    "business_hours": {"timezone": "Europe/Moscow", "start": "09:00", "end": "18:00"},
-})
+RULES = RuleSet.model_validate(
+    {
+        "version": 1,
+        "communities": [
+            {"name": name, "telegram": {"chat_id": -100 - i}} for i, name in enumerate(COMMUNITIES)
+        ],
+        "business_hours": {"timezone": "Europe/Moscow", "start": "09:00", "end": "18:00"},
+    }
+)
 
 
 def rows_for(n: int, rng: random.Random) -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Batches of rows for every table, message ids 1..n."""
-    batch: dict[str, list[dict[str, Any]]] = {"inbox": [], "decisions": [], "outbox": [],
-                                              "escalations": []}
+    batch: dict[str, list[dict[str, Any]]] = {
+        "inbox": [],
+        "decisions": [],
+        "outbox": [],
+        "escalations": [],
+    }
     for i in range(1, n + 1):
         _message(i, n, rng, batch)
         if i % BATCH == 0 or i == n:
@@ -62,16 +74,33 @@ def _message(i: int, n: int, rng: random.Random, batch: dict[str, list[dict[str,
     at = END - timedelta(days=DAYS) + timedelta(seconds=DAYS * 86400 * i / n)
     label = rng.choices(list(LABEL_WEIGHTS), weights=list(LABEL_WEIGHTS.values()))[0]
     text = rng.choice(QUESTIONS).format(rng.choice(("Казань", "Berlin", "пуэр", "Visa")))
-    batch["inbox"].append({
-        "id": i, "event_key": f"bench:{i}", "platform": "telegram",
-        "community": COMMUNITIES[i % 3], "chat_id": -100 - i % 3, "message_id": i,
-        "author_id": rng.randrange(50_000), "text": text if label == "question" else "hi",
-        "message": {}, "received_at": at, "processed_at": at,
-    })
-    batch["decisions"].append({
-        "inbox_id": i, "rule_id": label, "label": label, "labels": [label], "reason": "bench",
-        "dry_run": False, "scores": {}, "created_at": at,
-    })
+    batch["inbox"].append(
+        {
+            "id": i,
+            "event_key": f"bench:{i}",
+            "platform": "telegram",
+            "community": COMMUNITIES[i % 3],
+            "chat_id": -100 - i % 3,
+            "message_id": i,
+            "author_id": rng.randrange(50_000),
+            "text": text if label == "question" else "hi",
+            "message": {},
+            "received_at": at,
+            "processed_at": at,
+        }
+    )
+    batch["decisions"].append(
+        {
+            "inbox_id": i,
+            "rule_id": label,
+            "label": label,
+            "labels": [label],
+            "reason": "bench",
+            "dry_run": False,
+            "scores": {},
+            "created_at": at,
+        }
+    )
     _actions(i, at, label, rng, batch)
 
 
@@ -88,28 +117,48 @@ def _actions(
         _escalation(batch, i, at, rng)
 
 
-def _outbox(batch: dict[str, list[dict[str, Any]]], i: int, kind: str, rule: str,
-            done: datetime) -> None:
-    batch["outbox"].append({
-        "inbox_id": i, "idempotency_key": f"bench:{i}:{kind}", "kind": kind, "rule_id": rule,
-        "payload": {}, "state": "done", "created_at": done, "updated_at": done,
-    })
+def _outbox(
+    batch: dict[str, list[dict[str, Any]]], i: int, kind: str, rule: str, done: datetime
+) -> None:
+    batch["outbox"].append(
+        {
+            "inbox_id": i,
+            "idempotency_key": f"bench:{i}:{kind}",
+            "kind": kind,
+            "rule_id": rule,
+            "payload": {},
+            "state": "done",
+            "created_at": done,
+            "updated_at": done,
+        }
+    )
 
 
-def _escalation(batch: dict[str, list[dict[str, Any]]], i: int, at: datetime,
-                rng: random.Random) -> None:
+def _escalation(
+    batch: dict[str, list[dict[str, Any]]], i: int, at: datetime, rng: random.Random
+) -> None:
     resolved = rng.random() < 0.9
     took = timedelta(seconds=rng.expovariate(1 / 3600))
-    batch["escalations"].append({
-        "inbox_id": i, "token": f"t{i}", "reason": "bench", "status":
-        "resolved" if resolved else "open", "resolution": "reply" if resolved else None,
-        "resolved_by": rng.choice(MODERATORS) if resolved else None,
-        "resolved_at": at + took if resolved else None, "created_at": at,
-    })
+    batch["escalations"].append(
+        {
+            "inbox_id": i,
+            "token": f"t{i}",
+            "reason": "bench",
+            "status": "resolved" if resolved else "open",
+            "resolution": "reply" if resolved else None,
+            "resolved_by": rng.choice(MODERATORS) if resolved else None,
+            "resolved_at": at + took if resolved else None,
+            "created_at": at,
+        }
+    )
 
 
-TABLES = {"inbox": InboxRow, "decisions": DecisionRow, "outbox": OutboxRow,
-          "escalations": EscalationRow}
+TABLES = {
+    "inbox": InboxRow,
+    "decisions": DecisionRow,
+    "outbox": OutboxRow,
+    "escalations": EscalationRow,
+}
 
 
 async def fill(store: SqlStore, n: int) -> None:
@@ -145,9 +194,11 @@ async def _time(store: SqlStore, period: Period, what: str) -> None:
     built = time.perf_counter() - started
     text, html = render_text(report), render_html(report)
     total = time.perf_counter() - started
-    print(f"{what}: {report.total().messages:,} messages · queries+fold+grouping {built:.2f} s · "
-          f"with text+HTML {total:.2f} s ({len(text):,} + {len(html):,} chars) · "
-          f"CPU {time.process_time() - cpu:.2f} s")
+    print(
+        f"{what}: {report.total().messages:,} messages · queries+fold+grouping {built:.2f} s · "
+        f"with text+HTML {total:.2f} s ({len(text):,} + {len(html):,} chars) · "
+        f"CPU {time.process_time() - cpu:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -322,8 +322,13 @@ class Pipeline:
 
     async def drain(self) -> None:
         """Process and execute until nothing is left that is due now (CLI, demo, tests)."""
-        while await self.process_pending() or await self.execute_due():
-            pass
+        # One batch of each per round: with `process() or execute()` a steady stream of new
+        # messages kept the inbox non-empty and starved the outbox (replies waited for a lull).
+        while True:
+            processed = await self.process_pending()
+            executed = await self.execute_due()
+            if not processed and not executed:
+                return
 
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop: wake on new messages, sleep otherwise; errors are logged, not fatal."""

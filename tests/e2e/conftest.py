@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.harness import Row, query, service_env
 from bot.adapters.sandbox.telegram import FakeTelegram
 from bot.adapters.sandbox.vk import FakeVK
 from bot.service import run_service
@@ -28,45 +28,7 @@ MODS = -1009876543210
 VK_GROUP = 77
 WITHIN = 20.0  # seconds: a failure guard only, never a timing assertion
 
-Row = tuple[Any, ...]
-
-
-def service_env(
-    tmp_path: Path,
-    rules: str,
-    telegram: FakeTelegram | None = None,
-    vk: FakeVK | None = None,
-    *,
-    vk_user_token: bool = True,
-) -> dict[str, str]:
-    """The SMMBOT_* environment of a service using the given emulators (also for a subprocess)."""
-    path = tmp_path / "rules.yaml"
-    path.write_text(rules, encoding="utf-8")
-    env = {
-        "SMMBOT_RULES": str(path),
-        "SMMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.db'}",
-    }
-    if telegram is not None:
-        env |= {
-            "SMMBOT_TELEGRAM__TOKEN": telegram.token,
-            "SMMBOT_TELEGRAM__API_BASE": telegram.base_url,
-            "SMMBOT_TELEGRAM__POLLING_TIMEOUT": "1",
-        }
-    if vk is not None:
-        env |= {
-            "SMMBOT_VK__GROUP_TOKEN": vk.group_token,
-            "SMMBOT_VK__API_BASE": vk.base_url,
-            "SMMBOT_VK__LONGPOLL_WAIT": "1",
-        }
-        if vk_user_token:
-            env["SMMBOT_VK__USER_TOKEN"] = vk.user_token
-    return env
-
-
-def query(db: Path, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-    """Rows of one query on the service's SQLite file (a plain reader; WAL lets it in)."""
-    with contextlib.closing(sqlite3.connect(db, timeout=10)) as connection:
-        return connection.execute(sql, tuple(params)).fetchall()
+__all__ = ["Row", "query", "service_env"]  # re-exported for the e2e tests
 
 
 async def eventually(probe: Callable[[], Any], within: float = WITHIN) -> None:

@@ -7,17 +7,15 @@ posted twice. A reply whose call was in flight at the kill is marked `uncertain`
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import bot
+from benchmarks.harness import query, service_env, spawn
 from bot.adapters.sandbox.telegram import FakeTelegram, make_user
-from tests.e2e.conftest import WITHIN, eventually, query, service_env
+from tests.e2e.conftest import WITHIN, eventually
 
 CHATS = (-1001000000001, -1001000000002, -1001000000003, -1001000000004)
 CITIES = ("Казань", "Москву", "Омск", "Тверь")
@@ -39,27 +37,8 @@ RULES = "\n".join(
 )
 BATCH = 20  # 16 questions and 4 spam messages, spread over four chats (1 msg/s per chat)
 IN_FLIGHT = 4  # the reply the process is killed in the middle of
-ROOT = Path(bot.__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow  # two process starts: about 15 s on a 2-core machine
-
-
-async def spawn(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    """`python -m bot.cli run` with only the given SMMBOT_* settings, logging to a file."""
-    full = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "HF_HUB_OFFLINE": "1",
-        "SMMBOT_LOG_LEVEL": "WARNING",
-        **env,
-    }
-    log = (cwd / "service.log").open("ab")  # inherited by the child; closed right after
-    try:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", env=full, cwd=cwd, stdout=log, stderr=log
-        )
-    finally:
-        log.close()
 
 
 def push_batch(fake: FakeTelegram) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ GAP_EVENT = "vk-longpoll-gap"
 SILENT_TYPES = frozenset({"message_reply", "message_typing_state", "message_read"})
 TRANSIENT = (requests.RequestException, ValueError, VkApiError)
 RECONNECT_AFTER = 5  # consecutive failures before asking for a new long-poll server
+MAX_RESUMES = 3  # consecutive failed=3 answers to the old ts before taking VK's fresh ts
 
 
 class TsStore(Protocol):
@@ -67,18 +68,23 @@ class Backoff:
 class _LongPoll(VkBotLongPoll):  # type: ignore[misc]
     """VkBotLongPoll that keeps its ts through `failed: 3` when it can, and notes when not."""
 
-    __slots__ = ("resumed_from", "took_fresh_ts")
+    __slots__ = ("resumes", "took_fresh_ts")
 
     def update_longpoll_server(self, update_ts: bool = True) -> None:
         old_ts = getattr(self, "ts", None)  # None while the constructor runs
         super().update_longpoll_server(update_ts)
         # Called with update_ts=True only by the constructor and on failed=3.
         self.took_fresh_ts = update_ts
-        if update_ts and old_ts is not None and old_ts != getattr(self, "resumed_from", None):
+        if not update_ts or old_ts is None:
+            return
+        self.resumes = getattr(self, "resumes", 0) + 1
+        if self.resumes <= MAX_RESUMES:
             # failed=3 hands out a new key and a new ts, and vk_api jumps to that ts, skipping
-            # whatever arrived in between. Ask once for the old ts with the new key: VK sends
-            # those events, or failed=1 with a newer ts if its history is gone (a recorded gap).
-            self.ts, self.resumed_from, self.took_fresh_ts = old_ts, old_ts, False
+            # whatever arrived in between. Ask for the old ts with the new key: VK sends those
+            # events, or failed=1 with a newer ts if its history is gone (a recorded gap).
+            # failed=3 is about the key, not the ts, so two in a row (e.g. queued while the
+            # process was down) must not skip ahead; only an endless run of them does.
+            self.ts, self.took_fresh_ts = old_ts, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +188,12 @@ class VkRunner:
         return lp
 
     def _poll_once(self, lp: _LongPoll) -> None:
-        prev_ts = str(lp.ts)
-        events = [event.raw for event in lp.check()]
+        prev_ts, resumes = str(lp.ts), getattr(lp, "resumes", 0)
+        try:
+            events = [event.raw for event in lp.check()]
+        finally:
+            if getattr(lp, "resumes", 0) == resumes:
+                lp.resumes = 0  # any outcome but failed=3 (even an error) ends a run of them
         self.last_success = time.time()
         ts = str(lp.ts)
         gap = _gap_reason(lp, bool(events), prev_ts, ts)

@@ -11,7 +11,7 @@ import pytest_asyncio
 from bot.adapters.sandbox.vk import FakeVK
 from bot.adapters.vk.client import VkClient
 from bot.adapters.vk.mapping import VkContext
-from bot.adapters.vk.runner import GAP_EVENT, Backoff, VkRunner
+from bot.adapters.vk.runner import GAP_EVENT, MAX_RESUMES, Backoff, VkRunner
 from tests.adapters.vk.conftest import GID, make_client
 from tests.fakes.vk import InMemoryTsStore, RecordingIntake
 
@@ -108,10 +108,40 @@ async def test_runner_keeps_its_ts_through_failed_3(
     assert GAP_EVENT not in intake.event_names()
 
 
-async def test_runner_records_gap_on_repeated_failed_3(
+async def test_runner_keeps_its_ts_through_two_failed_3_in_a_row(
     fake: FakeVK, runner: VkRunner, intake: RecordingIntake
 ) -> None:
-    fake.lp_fail_next(3, times=2)  # the old ts is refused too: take the fresh one
+    # Found by the chaos soak: faults queued while the service was down met the restarted
+    # process back to back, and taking the fresh ts on the second one skipped 200 events.
+    fake.lp_fail_next(3, times=2)
+    async with asyncio.timeout(5):
+        while fake.lp_faults_pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    fake.wall_reply_new(12, 503, "kept")
+    await intake.wait_for(has_texts("kept"))  # the poll thread is past both faults by now
+    assert GAP_EVENT not in intake.event_names()
+
+
+async def test_runner_keeps_its_ts_through_failed_3_between_transport_errors(
+    fake: FakeVK, runner: VkRunner, intake: RecordingIntake
+) -> None:
+    # Also from the soak: faults queued during a restart alternate; an error answer is not
+    # another failed=3, so it must not count towards giving up on the old ts.
+    for _ in range(MAX_RESUMES + 1):
+        fake.lp_fail_next(3)
+        fake.lp_fail_next("html")
+    async with asyncio.timeout(20):
+        while fake.lp_faults_pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    fake.wall_reply_new(12, 503, "kept")
+    await intake.wait_for(has_texts("kept"), within=20)
+    assert GAP_EVENT not in intake.event_names()
+
+
+async def test_runner_records_gap_on_endless_failed_3(
+    fake: FakeVK, runner: VkRunner, intake: RecordingIntake
+) -> None:
+    fake.lp_fail_next(3, times=MAX_RESUMES + 1)  # the old ts never works: take the fresh one
     await intake.wait_for(lambda i: GAP_EVENT in i.event_names())
     assert "failed=3" in intake.events[0][1]["reason"]
     fake.wall_reply_new(12, 503, "after the gap")
