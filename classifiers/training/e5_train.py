@@ -461,7 +461,7 @@ WEAKNESSES = [
 
 def parse(argv: Sequence[str] | None) -> E5Config:
     """Command-line options → E5Config."""
-    parser = argparse.ArgumentParser(prog="smmbot train --model e5", description=__doc__)
+    parser = argparse.ArgumentParser(prog="smmbot train e5", description=__doc__)
     add = parser.add_argument
     add("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     add("--out", type=Path, default=DEFAULT_HEADS, help="output path stem")

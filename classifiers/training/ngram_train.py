@@ -598,7 +598,7 @@ WEAKNESSES = [
 
 def parse(argv: Sequence[str] | None) -> Config:
     """Command-line options → Config."""
-    parser = argparse.ArgumentParser(prog="smmbot train --model ngram", description=__doc__)
+    parser = argparse.ArgumentParser(prog="smmbot train ngram", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="output path stem")
     parser.add_argument("--cap", type=int, default=4000, help="max rows per source")
