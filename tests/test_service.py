@@ -92,6 +92,8 @@ async def test_service_acts_on_telegram_and_vk_and_stops_cleanly(running: Runnin
     await running.telegram.wait_for_calls("deleteMessage", within=20)
     assert running.telegram.is_deleted(GROUP, spam["message"]["message_id"])
 
+    # On its first start the VK long poll begins at the current ts, so wait until it listens.
+    await _eventually(lambda: running.vk.calls_to("groups.getLongPollServer"), within=20)
     running.vk.wall_reply_new(5, 4242, "Сколько идёт доставка в Казань?")
     await _eventually(lambda: running.vk.calls_to("wall.createComment"), within=20)
     (reply,) = running.vk.calls_to("wall.createComment")
