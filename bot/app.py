@@ -87,6 +87,7 @@ async def build_core(
     store = await open_store(settings, clock)
     factory = make_classifier_factory(settings.classifier)
     scoring = CascadeScoring(rules, factory, threads=1)
-    pipeline = Pipeline(store, scoring, actions, rules, clock, PipelineConfig(dry_run=dry_run))
+    config = PipelineConfig(dry_run=dry_run, worker_id=settings.worker_id)
+    pipeline = Pipeline(store, scoring, actions, rules, clock, config)
     desk = Desk(store, clock, lambda: rules.rules.language, pipeline.wake)
     return Core(store, rules, scoring, pipeline, desk)

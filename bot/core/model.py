@@ -162,6 +162,9 @@ class ActionResult:
     retryable: bool = False
     retry_after: float | None = None
     platform_ref: str | None = None  # e.g. the id of the reply we posted
+    # The call may have reached the platform (a dropped connection, a 5xx) and repeating it
+    # could do it twice: recorded as uncertain, never retried.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

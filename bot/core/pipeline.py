@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF = timedelta(minutes=5)
+# Longer than any platform call can take (bounded retries and retry_after waits included):
+# an action in flight for longer was started by a worker that died and never came back.
+STALE_IN_FLIGHT = timedelta(minutes=15)
+RECOVERY_EVERY = 60.0  # seconds between looks for such actions
 # Deleting or banning failed for good: a human must look instead.
 FALLBACK_KINDS = frozenset({ActionKind.DELETE, ActionKind.BAN, ActionKind.MUTE})
 
@@ -53,6 +58,10 @@ class PipelineConfig:
     batch_size: int = 32
     idle_wait: float = 1.0  # seconds between checks for due retries when nothing wakes us
     dry_run: bool = False  # forced by `smmbot run --dry-run`, on top of rules.yaml
+    worker_id: str = "local"  # owner of the actions this process starts (see recover())
+    # Chats whose actions run at once. Each is a call a crash can leave `uncertain` (a reply
+    # is then never repeated), so this trades a little crash safety for throughput.
+    parallel_chats: int = 8
 
 
 class Pipeline:
@@ -70,7 +79,9 @@ class Pipeline:
         self._store, self._scoring, self._actions = store, scoring, actions
         self._rules, self._clock = rules, clock
         self._config = config or PipelineConfig()
-        self._wake = asyncio.Event()
+        # Two loops, two signals: new messages to classify, new actions to execute.
+        self._inbox_ready, self._outbox_ready = asyncio.Event(), asyncio.Event()
+        self._call_slots = asyncio.Semaphore(self._config.parallel_chats)
 
     # --- intake (called by platform runners) -------------------------------------------------
 
@@ -86,7 +97,7 @@ class Pipeline:
                 detail = {"reason": "invalid surrogates replaced with U+FFFD"}
                 await uow.audit.record(AuditEntry("message-sanitized", detail, inbox_id), now)
         if inbox_id:
-            self._wake.set()
+            self._inbox_ready.set()
         return inbox_id
 
     async def record_event(self, event: str, detail: dict[str, Any]) -> None:
@@ -101,8 +112,9 @@ class Pipeline:
         return self._clock
 
     def wake(self) -> None:
-        """Ask the worker loop to look for new work now (e.g. after a moderator's tap)."""
-        self._wake.set()
+        """Ask the worker loops to look for new work now (e.g. after a moderator's tap)."""
+        self._inbox_ready.set()
+        self._outbox_ready.set()
 
     # --- processing ------------------------------------------------------------------------
 
@@ -155,7 +167,7 @@ class Pipeline:
             struck = message.edited and await uow.decisions.struck(message)
             decision = decide(self._situation(message, verdict, effective, stats, struck))
             await self._persist(uow, inbox_id, message, verdict, decision)
-        self._wake.set()
+        self._outbox_ready.set()
         return Outcome(inbox_id, decision, verdict)
 
     def _situation(
@@ -217,19 +229,30 @@ class Pipeline:
     # --- execution -------------------------------------------------------------------------
 
     async def execute_due(self) -> list[tuple[OutboxItem, ActionResult]]:
-        """Run every planned action that is due, recording each attempt before and after."""
+        """Run one batch of due actions, recording each attempt before and after.
+
+        Actions in one chat run in order (delete before ban, a reply after the card); chats run
+        side by side, so one slow or rate-limited chat does not hold up the others.
+        """
         async with self._store.begin() as uow:
             items = await uow.outbox.due(self._clock.now(), self._config.batch_size)
+        lanes = await asyncio.gather(*(self._run_lane(lane) for lane in _lanes(items)))
+        return [done for lane in lanes for done in lane]
+
+    async def _run_lane(
+        self, items: Sequence[OutboxItem]
+    ) -> list[tuple[OutboxItem, ActionResult]]:
         done = []
-        for item in items:
-            result = await self._execute(item)
-            if result is not None:
-                done.append((item, result))
+        async with self._call_slots:
+            for item in items:
+                result = await self._execute(item)
+                if result is not None:
+                    done.append((item, result))
         return done
 
     async def _execute(self, item: OutboxItem) -> ActionResult | None:
         async with self._store.begin() as uow:
-            if not await uow.outbox.start(item.id, self._clock.now()):
+            if not await uow.outbox.start(item.id, self._clock.now(), self._config.worker_id):
                 return None  # another worker claimed it between due() and now
             card = await self._card(uow, item)
         result = await self._call_platform(item, card)
@@ -264,6 +287,8 @@ class Pipeline:
             await self._remember_card(uow, item, result)
             if _is_ban(item.action):  # e.g. a moderator's tap on "ban"
                 await self._remember_ban(uow, item.message)
+        elif result.uncertain:  # it may have been done: repeating could post a reply twice
+            await uow.outbox.finish(item.id, OutboxState.UNCERTAIN, now, error=result.error)
         elif result.retryable and item.attempts + 1 < MAX_ATTEMPTS:
             retry_at = now + _backoff(item.attempts + 1, result.retry_after)
             await uow.outbox.finish(
@@ -303,22 +328,30 @@ class Pipeline:
             reason=why,
         )
         await uow.outbox.add(item.inbox_id, fallback, OutboxState.PENDING)
-        self._wake.set()
+        self._outbox_ready.set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def recover(self) -> None:
-        """After a crash: retry interrupted idempotent actions; flag, never repeat, the others."""
+    async def recover(self, *, own: bool = True) -> int:
+        """Retry interrupted idempotent actions; flag, never repeat, the others.
+
+        At start (`own`): the actions this worker left in flight when it died, plus any stale
+        one. Later, only stale ones: a peer's fresh in-flight action is still being performed.
+        """
         now = self._clock.now()
+        owner = self._config.worker_id if own else None
+        recovered = 0
         async with self._store.begin() as uow:
-            for item in await uow.outbox.interrupted():
+            for item in await uow.outbox.interrupted(owner, now - STALE_IN_FLIGHT):
                 safe = self._actions.is_idempotent(item.message, item.action)
                 state = OutboxState.PENDING if safe else OutboxState.UNCERTAIN
                 error = None if safe else "interrupted mid-call; not repeated to avoid a double"
-                await uow.outbox.finish(
-                    item.id, state, now, error=error, retry_at=now if safe else None
-                )
-                await uow.audit.record(_recovery_audit(item, state), now)
+                if await uow.outbox.reclaim(item.id, state, now, error=error):
+                    await uow.audit.record(_recovery_audit(item, state), now)
+                    recovered += 1
+        if recovered:
+            self._outbox_ready.set()
+        return recovered
 
     async def drain(self) -> None:
         """Process and execute until nothing is left that is due now (CLI, demo, tests)."""
@@ -331,15 +364,55 @@ class Pipeline:
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The worker loop: wake on new messages, sleep otherwise; errors are logged, not fatal."""
+        """Classify and act side by side until stopped; errors are logged, never fatal."""
+        # Separate loops: platform calls (rate limits, retries) never hold up classification,
+        # and a burst of new messages never holds up replies.
         await self.recover()
+        await asyncio.gather(
+            self._loop("processing", self.process_pending, self._inbox_ready, stop),
+            self._loop("execution", self.execute_due, self._outbox_ready, stop),
+            self._recovery_loop(stop),
+        )
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[Sequence[object]]],
+        ready: asyncio.Event,
+        stop: asyncio.Event,
+    ) -> None:
         while not stop.is_set():
+            ready.clear()  # before the step: a signal that arrives during it is kept
             try:
-                await self.drain()
+                while await step() and not stop.is_set():
+                    pass
             except Exception:  # the loop must survive a bad batch; the rows stay for a retry
-                log.exception("pipeline batch failed; retrying shortly")
-            await _wait_either(self._wake, stop, self._config.idle_wait)
-            self._wake.clear()
+                log.exception("pipeline %s batch failed; retrying shortly", name)
+            await _wait_either(ready, stop, self._config.idle_wait)
+
+    async def _recovery_loop(self, stop: asyncio.Event) -> None:
+        # A peer that died mid-call and never restarted leaves its actions in flight.
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RECOVERY_EVERY)
+            if stop.is_set():
+                return
+            try:
+                await self.recover(own=False)
+            except Exception:
+                log.exception("recovery of stale actions failed; retrying later")
+
+
+def _lanes(items: Sequence[OutboxItem]) -> list[list[OutboxItem]]:
+    """Group actions by where they land (the chat, or the moderators' chat), keeping order."""
+    lanes: dict[tuple[str, int], list[OutboxItem]] = {}
+    for item in items:
+        if item.action.kind is ActionKind.ESCALATE:
+            key = ("moderators", 0)
+        else:
+            key = (item.message.platform.value, item.message.chat.chat_id)
+        lanes.setdefault(key, []).append(item)
+    return list(lanes.values())
 
 
 def _effective(rules: RuleSet, community: str) -> EffectiveRules | None:
@@ -399,6 +472,8 @@ def _decision_audit(inbox_id: int, decision: Decision, verdict: Verdict) -> Audi
 
 def _action_audit(item: OutboxItem, result: ActionResult) -> AuditEntry:
     event = "action-done" if result.ok else "action-failed"
+    if result.uncertain:
+        event = "action-uncertain"
     detail = {
         "kind": item.action.kind.value,
         "key": item.action.idempotency_key,

@@ -161,12 +161,19 @@ class OutboxRepo(Protocol):
         """Pending actions whose next attempt is due, oldest first."""
         ...
 
-    async def interrupted(self, stale_before: datetime | None = None) -> list[OutboxItem]:
-        """Actions left in flight by a crash (optionally only those untouched since a time)."""
+    async def interrupted(self, owner: str | None, stale_before: datetime) -> list[OutboxItem]:
+        """Actions left in flight: started by `owner` (a crash of this worker), or by anyone
+        but untouched since `stale_before` (a worker that died and never came back)."""
         ...
 
-    async def start(self, outbox_id: int, now: datetime) -> bool:
+    async def start(self, outbox_id: int, now: datetime, owner: str = "") -> bool:
         """Claim a pending action and count the attempt; False when another worker has it."""
+        ...
+
+    async def reclaim(
+        self, outbox_id: int, state: OutboxState, now: datetime, *, error: str | None
+    ) -> bool:
+        """Move an interrupted action on, unless its call finished meanwhile (False then)."""
         ...
 
     async def finish(

@@ -51,6 +51,7 @@ from bot.storage.tables import (
 
 # Replies in these states never reached the author, so they do not count toward limits.
 _UNSENT = (OutboxState.SKIPPED.value, OutboxState.FAILED.value)
+IN_FLIGHT = OutboxState.IN_FLIGHT.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,14 +435,15 @@ class SqlOutboxRepo:
         where = and_(OutboxRow.state == OutboxState.PENDING.value, ready)
         return await self._items(where, limit)
 
-    async def interrupted(self, stale_before: datetime | None = None) -> list[OutboxItem]:
-        """Actions left in flight (optionally only those not touched since `stale_before`)."""
+    async def interrupted(self, owner: str | None, stale_before: datetime) -> list[OutboxItem]:
+        """Actions in flight that were started by `owner` or not touched since `stale_before`."""
         # With several workers, a fresh IN_FLIGHT row may belong to a live peer, not a crash:
-        # `stale_before` lets the caller recover only rows older than any call can take.
-        where = OutboxRow.state == OutboxState.IN_FLIGHT.value
-        if stale_before is not None:
-            where = and_(where, OutboxRow.updated_at < stale_before)
-        return await self._items(where, None)
+        # only our own rows, ownerless ones and rows older than any call can take are recovered.
+        mine = or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_by == (owner or ""))
+        recoverable = OutboxRow.updated_at < stale_before
+        if owner is not None:
+            recoverable = or_(mine, recoverable)
+        return await self._items(and_(OutboxRow.state == IN_FLIGHT, recoverable), None)
 
     async def _items(self, where: Any, limit: int | None) -> list[OutboxItem]:
         query = (
@@ -455,13 +457,26 @@ class SqlOutboxRepo:
         )
         return [_outbox_item(row) for row in await self._db.session.execute(query)]
 
-    async def start(self, outbox_id: int, now: datetime) -> bool:
+    async def start(self, outbox_id: int, now: datetime, owner: str = "") -> bool:
         """Claim a pending action and count the attempt; False when someone else has it."""
         # Conditional on PENDING, so two workers that both saw the row cannot both run it.
         pending = and_(OutboxRow.id == outbox_id, OutboxRow.state == OutboxState.PENDING.value)
         result = await self._db.session.execute(
             _update(OutboxRow, pending).values(
-                state=OutboxState.IN_FLIGHT.value, attempts=OutboxRow.attempts + 1, updated_at=now
+                state=IN_FLIGHT, attempts=OutboxRow.attempts + 1, claimed_by=owner, updated_at=now
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def reclaim(
+        self, outbox_id: int, state: OutboxState, now: datetime, *, error: str | None
+    ) -> bool:
+        """Move an interrupted action to `state` (due now if pending) if still in flight."""
+        in_flight = and_(OutboxRow.id == outbox_id, OutboxRow.state == IN_FLIGHT)
+        due = now if state is OutboxState.PENDING else None
+        result = await self._db.session.execute(
+            _update(OutboxRow, in_flight).values(
+                state=state.value, last_error=error, next_attempt_at=due, updated_at=now
             )
         )
         return bool(getattr(result, "rowcount", 0))

@@ -175,6 +175,7 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     platform_ref: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the worker of the last attempt
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 from sqlalchemy import func, select
@@ -15,11 +16,12 @@ from bot.core.model import (
     ChatRef,
     IncomingMessage,
     Label,
+    PlannedAction,
     Platform,
     UserRef,
 )
 from bot.core.pipeline import Pipeline
-from bot.core.ports import ModeratorAct, ModeratorChoice, OutboxState
+from bot.core.ports import EscalationCard, ModeratorAct, ModeratorChoice, OutboxState
 from bot.core.rules import RuleSet
 from bot.moderation.desk import Desk
 from bot.rules_file import parse_rules
@@ -192,12 +194,40 @@ async def test_recover_repeats_idempotent_actions_but_never_a_send(rig: Rig) -> 
     await rig.pipeline.process_pending()
     async with rig.store.begin() as uow:  # a crash right after both calls started
         for item in await uow.outbox.due(rig.clock.now(), 10):
-            await uow.outbox.start(item.id, rig.clock.now())
+            await uow.outbox.start(item.id, rig.clock.now(), "local")
     restarted = build_rig(rig.store, rig.clock, rig.rules)
     await restarted.pipeline.recover()
     await restarted.pipeline.drain()
     assert restarted.actions.kinds() == [ActionKind.DELETE]
     assert await rig.count(tables.OutboxRow, state=OutboxState.UNCERTAIN.value) == 1
+
+
+async def test_recover_leaves_a_live_peers_call_alone_until_it_is_stale(rig: Rig) -> None:
+    await rig.pipeline.receive(rig.message(SPAM, author=17))
+    await rig.pipeline.process_pending()
+    async with rig.store.begin() as uow:  # another worker is performing the delete right now
+        (item,) = await uow.outbox.due(rig.clock.now(), 10)
+        await uow.outbox.start(item.id, rig.clock.now(), "peer")
+    restarted = build_rig(rig.store, rig.clock, rig.rules)
+    assert await restarted.pipeline.recover() == 0
+    await restarted.pipeline.drain()
+    assert restarted.actions.kinds() == []
+    rig.clock.advance(minutes=16)  # the peer died mid-call and never came back
+    assert await restarted.pipeline.recover(own=False) == 1
+    await restarted.pipeline.drain()
+    assert restarted.actions.kinds() == [ActionKind.DELETE]
+
+
+async def test_an_uncertain_reply_is_recorded_and_never_repeated(rig: Rig) -> None:
+    rig.actions.script[ActionKind.REPLY] = [
+        ActionResult(ok=False, error="ServerDisconnectedError", uncertain=True)
+    ]
+    inbox_id = await rig.handle(QUESTION, author=16)
+    rig.clock.advance(seconds=3600)
+    await rig.pipeline.drain()
+    assert rig.actions.kinds() == [ActionKind.REPLY]
+    assert await rig.count(tables.OutboxRow, state=OutboxState.UNCERTAIN.value) == 1
+    assert await rig.count(tables.AuditRow, event="action-uncertain", inbox_id=inbox_id) == 1
 
 
 async def test_pipeline_resumes_unprocessed_inbox_after_restart(rig: Rig) -> None:
@@ -237,3 +267,49 @@ async def test_pipeline_trusted_author_skips_spam_model(rig: Rig) -> None:
         await rig.handle(f"nice tea number {n}", author=19)
     await rig.handle(SPAM, author=19)
     assert rig.actions.calls == []
+
+
+@dataclass
+class SecondChatFirst(ScriptedActions):
+    """Holds every action in chat -100 until an action in chat -200 has been called."""
+
+    second_chat_called: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def execute(
+        self, message: IncomingMessage, action: PlannedAction, card: EscalationCard | None
+    ) -> ActionResult:
+        if message.chat.chat_id == -100:
+            async with asyncio.timeout(5):  # a sequential executor never gets to chat -200
+                await self.second_chat_called.wait()
+        result = await super().execute(message, action, card)
+        if message.chat.chat_id == -200:
+            self.second_chat_called.set()
+        return result
+
+
+async def test_actions_in_different_chats_run_side_by_side(rig: Rig) -> None:
+    two_chats = RULES.model_copy(
+        update={"communities": [*RULES.communities, _community("outlet", -200)]}
+    )
+    actions = SecondChatFirst()
+    scoring = CascadeScoring(lambda: two_chats, make_classifier_factory(ClassifierSettings()))
+    pipeline = Pipeline(rig.store, scoring, actions, lambda: two_chats, rig.clock)
+    await pipeline.receive(rig.message(SPAM, author=21))  # chat -100 first in the outbox
+    await pipeline.receive(rig.message(SPAM, author=22, community="outlet", chat=_chat(-200)))
+    await pipeline.process_pending()
+    results = await pipeline.execute_due()
+    assert [r.ok for _, r in results] == [True, True]
+    # Chat -100's delete was due first, yet -200's went through while it waited.
+    assert [m.chat.chat_id for m, _, _ in actions.calls] == [-200, -100]
+
+
+def _community(name: str, chat_id: int) -> object:
+    only = parse_rules(
+        f"version: 1\ncommunities: [{{name: {name}, telegram: {{chat_id: {chat_id}}}}}]\n"
+        "moderators: {telegram_chat_id: -999}\n"
+    )
+    return only.communities[0]
+
+
+def _chat(chat_id: int) -> ChatRef:
+    return ChatRef(Platform.TELEGRAM, chat_id)

@@ -2,6 +2,7 @@
 
 Effectively-once toward Telegram: every update ends up stored and decided, and no reply is
 posted twice. A reply whose call was in flight at the kill is marked `uncertain`, never repeated.
+(One call per chat can be in flight at once: chats act side by side.)
 """
 
 from __future__ import annotations
@@ -120,8 +121,11 @@ def _assert_effectively_once(fake: FakeTelegram, db: Path, pushed: list[dict[str
         calls = reply_calls(fake, message)
         # Done: posted once. Uncertain: the call was in flight at the kill and was not repeated.
         assert (state, calls) in {("done", 1), ("uncertain", 1), ("uncertain", 0)}, message
-    assert list(replies.values()).count("uncertain") == 1  # the reply that hung at the kill
-    recovered = query(db, "SELECT count(*) FROM audit WHERE event = 'action-recovered'")
-    assert recovered == [(1,)]
+    # The four chats act side by side, so each may have had one call in flight at the kill;
+    # the reply that hung is one of them. Every such call was recovered exactly once.
+    uncertain = list(replies.values()).count("uncertain")
+    assert 1 <= uncertain <= len(CHATS)
+    ((recovered,),) = query(db, "SELECT count(*) FROM audit WHERE event = 'action-recovered'")
+    assert uncertain <= recovered <= len(CHATS)
     assert all(fake.is_deleted(m["chat"]["id"], m["message_id"]) for m in spam)
     assert all(reply_calls(fake, m) == 0 for m in spam)

@@ -79,35 +79,56 @@ async def test_outbox_start_and_finish_track_attempts(store: SqlStore) -> None:
         inbox_id = await _inbox(uow)
         outbox_id = await uow.outbox.add(inbox_id, make_action(), OutboxState.PENDING)
         assert outbox_id is not None
-        await uow.outbox.start(outbox_id, T0)
+        await uow.outbox.start(outbox_id, T0, "w1")
 
     async with store.begin() as uow:
-        (stuck,) = await uow.outbox.interrupted()
+        (stuck,) = await uow.outbox.interrupted("w1", T0)
         assert (stuck.id, stuck.state, stuck.attempts) == (outbox_id, OutboxState.IN_FLIGHT, 1)
         await uow.outbox.finish(outbox_id, OutboxState.DONE, T0, platform_ref="msg:99")
 
     async with store.begin() as uow:
-        assert await uow.outbox.interrupted() == []
+        assert await uow.outbox.interrupted("w1", T0 + timedelta(days=1)) == []
         assert await uow.outbox.due(T0, 10) == []
         counts = await uow.outbox.counts_by_state()
     assert counts[OutboxState.DONE] == 1 and sum(counts.values()) == 1
 
 
-async def test_outbox_interrupted_can_ignore_fresh_attempts(store: SqlStore) -> None:
+async def test_outbox_interrupted_leaves_a_live_peers_fresh_attempts_alone(
+    store: SqlStore,
+) -> None:
     async with store.begin() as uow:
         inbox_id = await _inbox(uow)
-        old = await uow.outbox.add(inbox_id, make_action("old"), OutboxState.PENDING)
-        fresh = await uow.outbox.add(inbox_id, make_action("fresh"), OutboxState.PENDING)
-        assert old is not None and fresh is not None
-        await uow.outbox.start(old, T0)
-        await uow.outbox.start(fresh, T0 + timedelta(minutes=5))
+        ids = [await uow.outbox.add(inbox_id, make_action(k), OutboxState.PENDING) for k in "abc"]
+        mine, peers_old, peers_fresh = ids
+        assert mine and peers_old and peers_fresh
+        await uow.outbox.start(mine, T0 + timedelta(minutes=5), "me")
+        await uow.outbox.start(peers_old, T0, "peer")
+        await uow.outbox.start(peers_fresh, T0 + timedelta(minutes=5), "peer")
 
     async with store.begin() as uow:
-        stale = await uow.outbox.interrupted(stale_before=T0 + timedelta(minutes=1))
-        everything = await uow.outbox.interrupted()
+        at_my_start = await uow.outbox.interrupted("me", T0 + timedelta(minutes=1))
+        stale_only = await uow.outbox.interrupted(None, T0 + timedelta(minutes=1))
 
-    assert [i.id for i in stale] == [old]
-    assert [i.id for i in everything] == [old, fresh]
+    assert [i.id for i in at_my_start] == [mine, peers_old]
+    assert [i.id for i in stale_only] == [peers_old]
+
+
+async def test_outbox_reclaim_never_undoes_a_call_that_finished(store: SqlStore) -> None:
+    async with store.begin() as uow:
+        inbox_id = await _inbox(uow)
+        finished = await uow.outbox.add(inbox_id, make_action("done"), OutboxState.PENDING)
+        stuck = await uow.outbox.add(inbox_id, make_action("stuck"), OutboxState.PENDING)
+        assert finished and stuck
+        await uow.outbox.start(finished, T0, "peer")
+        await uow.outbox.start(stuck, T0, "peer")
+        await uow.outbox.finish(finished, OutboxState.DONE, T0)
+
+    async with store.begin() as uow:
+        assert not await uow.outbox.reclaim(finished, OutboxState.UNCERTAIN, T0, error="x")
+        assert await uow.outbox.reclaim(stuck, OutboxState.PENDING, T0, error=None)
+        counts = await uow.outbox.counts_by_state()
+        due = await uow.outbox.due(T0, 10)
+    assert counts[OutboxState.DONE] == 1 and [i.id for i in due] == [stuck]
 
 
 async def test_outbox_replies_since_counts_replies_to_author(

@@ -40,7 +40,9 @@ def to_result(error: BaseException, *, idempotent: bool) -> ActionResult:
         detail = f"group moved to supergroup {error.migrate_to_chat_id}"
         return ActionResult(ok=False, error=detail)
     if isinstance(error, _AMBIGUOUS):
-        return ActionResult(ok=False, error=_describe(error), retryable=idempotent)
+        return ActionResult(
+            ok=False, error=_describe(error), retryable=idempotent, uncertain=not idempotent
+        )
     return ActionResult(ok=False, error=_describe(error))
 
 

@@ -211,6 +211,7 @@ def _to_action_result(result: VkResult, ref: bool = True) -> ActionResult:
             error=result.error,
             retryable=result.retryable,
             retry_after=result.retry_after,
+            uncertain=result.uncertain,
         )
     return ActionResult(ok=True, platform_ref=_platform_ref(result.response) if ref else None)
 

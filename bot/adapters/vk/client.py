@@ -78,6 +78,7 @@ class VkResult:
     code: int | None = None  # VK error code; None for transport errors
     retryable: bool = False
     retry_after: float | None = None
+    uncertain: bool = False  # a non-idempotent call may have been executed before the failure
 
 
 def random_id_for(idempotency_key: str) -> int:
@@ -283,4 +284,4 @@ def _transport_error(method: str, exc: Exception, idempotent: bool) -> VkResult:
     if idempotent:
         return VkResult(False, error=detail, retryable=True)
     # The request may have been executed: repeating a non-idempotent call could do it twice.
-    return VkResult(False, error=f"outcome unknown: {detail}", retryable=False)
+    return VkResult(False, error=f"outcome unknown: {detail}", uncertain=True)

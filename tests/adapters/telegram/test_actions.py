@@ -157,15 +157,29 @@ async def test_server_errors_on_delete_are_retried(
     assert len(fake.calls_to("deleteMessage")) == 2
 
 
-async def test_server_error_on_send_is_not_retried(
+@pytest.mark.parametrize(
+    ("fault", "detail"),
+    [({"status": 502, "description": "Bad Gateway"}, "Bad Gateway"), ({"drop": True}, "")],
+    ids=["502", "dropped"],
+)
+async def test_an_ambiguous_failure_of_a_send_is_uncertain_and_not_retried(
+    fake: FakeTelegram, actions: TelegramActions, fault: dict[str, Any], detail: str
+) -> None:
+    message = incoming(fake.push_message(GROUP, ALICE, "вопрос?"))
+    fake.fail_next("sendMessage", **fault)
+    result = await actions.execute(message, planned(ActionKind.REPLY, text="ответ"), None)
+    assert not result.ok and not result.retryable and result.uncertain
+    assert result.error and detail in result.error
+    assert len(fake.calls_to("sendMessage")) == 1
+
+
+async def test_a_refused_send_is_a_failure_not_an_uncertainty(
     fake: FakeTelegram, actions: TelegramActions
 ) -> None:
     message = incoming(fake.push_message(GROUP, ALICE, "вопрос?"))
-    fake.fail_next("sendMessage", status=502, description="Bad Gateway")
+    fake.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
     result = await actions.execute(message, planned(ActionKind.REPLY, text="ответ"), None)
-    assert not result.ok and not result.retryable
-    assert result.error and "Bad Gateway" in result.error
-    assert len(fake.calls_to("sendMessage")) == 1
+    assert not result.ok and not result.retryable and not result.uncertain
 
 
 async def test_escalate_posts_the_card_to_the_moderators(
