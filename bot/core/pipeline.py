@@ -137,8 +137,8 @@ class Pipeline:
         async with self._store.begin() as uow:
             for inbox_id in await uow.inbox.unprocessed(self._config.batch_size):
                 message = await uow.inbox.get(inbox_id)
-                stats = await uow.users.stats(
-                    message.platform, message.community, message.author.user_id, now
+                stats = await uow.users.stats(  # for trust: replies do not matter yet
+                    message.platform, message.community, message.author.user_id, now, replies=False
                 )
                 effective = _effective(rules, message.community)
                 trusted = effective is not None and is_trusted(stats, effective)

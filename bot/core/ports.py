@@ -114,15 +114,23 @@ class UserRepo(Protocol):
     """Per-community memory about authors: strikes, trust, reply counts."""
 
     async def stats(
-        self, platform: Platform, community: str, user_id: int, now: datetime
+        self,
+        platform: Platform,
+        community: str,
+        user_id: int,
+        now: datetime,
+        *,
+        replies: bool = True,
     ) -> AuthorStats:
-        """What we know about an author in one community."""
+        """What we know about an author in one community (`replies=False`: without counting
+        the replies of the last hour, when only trust and strikes matter)."""
         ...
 
     async def record_message(
         self, platform: Platform, community: str, user_id: int, *, clean: bool, strike: bool
     ) -> AuthorStats:
-        """Count one more clean message and/or strike for an author; return the new stats."""
+        """Count one more clean message and/or strike for an author; return the new counters
+        (replies are not counted: `replies_last_hour` is 0)."""
         ...
 
     async def set_banned(

@@ -235,12 +235,22 @@ class SqlUserRepo:
         self._db = db
 
     async def stats(
-        self, platform: Platform, community: str, user_id: int, now: datetime
+        self,
+        platform: Platform,
+        community: str,
+        user_id: int,
+        now: datetime,
+        *,
+        replies: bool = True,
     ) -> AuthorStats:
         """What we know about an author (all zeros for a stranger)."""
         query = select(*_STATS_COLUMNS).where(*_user_key(platform, community, user_id))
         row = (await self._db.session.execute(query)).one_or_none()
-        return await self._stats(row, platform, community, user_id, now)
+        counted = 0
+        if replies:
+            since = now - timedelta(hours=1)
+            counted = await count_replies(self._db, platform, community, user_id, since)
+        return _stats(row, counted)
 
     async def record_message(
         self, platform: Platform, community: str, user_id: int, *, clean: bool, strike: bool
@@ -248,8 +258,7 @@ class SqlUserRepo:
         """Add to the counters in one atomic upsert; return the new stats."""
         now = self._db.clock.now()
         statement = self._upsert(platform, community, user_id, now, clean=clean, strike=strike)
-        row = (await self._db.session.execute(statement)).one()
-        return await self._stats(row, platform, community, user_id, now)
+        return _stats((await self._db.session.execute(statement)).one(), replies=0)
 
     def _upsert(
         self, platform: Platform, community: str, user_id: int, now: datetime, **add: bool
@@ -269,26 +278,6 @@ class SqlUserRepo:
         return statement.on_conflict_do_update(
             index_elements=["platform", "community", "user_id"], set_=increments
         ).returning(*_STATS_COLUMNS)
-
-    async def _stats(
-        self,
-        row: Row[int, int, bool, bool] | None,
-        platform: Platform,
-        community: str,
-        user_id: int,
-        now: datetime,
-    ) -> AuthorStats:
-        since = now - timedelta(hours=1)
-        replies = await count_replies(self._db, platform, community, user_id, since)
-        if row is None:
-            return AuthorStats(replies_last_hour=replies)
-        return AuthorStats(
-            clean_messages=row.clean_messages,
-            strikes=row.strikes,
-            replies_last_hour=replies,
-            is_banned=row.banned,
-            is_trusted_by_moderator=row.trusted,
-        )
 
     async def set_trusted(
         self, platform: Platform, community: str, user_id: int, trusted: bool
@@ -322,6 +311,18 @@ _STATS_COLUMNS = (
     PlatformUser.banned,
     PlatformUser.trusted,
 )
+
+
+def _stats(row: Row[int, int, bool, bool] | None, replies: int) -> AuthorStats:
+    if row is None:
+        return AuthorStats(replies_last_hour=replies)
+    return AuthorStats(
+        clean_messages=row.clean_messages,
+        strikes=row.strikes,
+        replies_last_hour=replies,
+        is_banned=row.banned,
+        is_trusted_by_moderator=row.trusted,
+    )
 
 
 def _user_key(platform: Platform, community: str, user_id: int) -> tuple[Any, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core.ports import Clock
-from bot.storage.db import create_engine_for
+from bot.storage.db import SQLITE_BUSY_TIMEOUT_MS, create_engine_for
 from bot.storage.migrate import upgrade
 from bot.storage.repos import (
     Db,
@@ -57,12 +58,29 @@ class SqlStore:
         # Repositories hand out frozen dataclasses, never ORM objects, so nothing needs
         # reloading after a commit.
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite lets one transaction write at a time and every one of ours starts with
+        # BEGIN IMMEDIATE. Queueing them here, in order, beats SQLite's busy handler, which
+        # polls with sleeps of up to 100 ms; other processes still meet the busy timeout.
+        self._one_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlUnitOfWork]:
         """A transaction: committed when the block exits cleanly, rolled back on an exception."""
-        async with self._sessions() as session, session.begin():
+        async with self._turn(), self._sessions() as session, session.begin():
             yield SqlUnitOfWork(session, self.engine.dialect.name, self._clock)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._one_writer is None:
+            yield
+            return
+        # Bounded like SQLite's own wait, so a bug that nests transactions fails, not hangs.
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            await self._one_writer.acquire()
+        try:
+            yield
+        finally:
+            self._one_writer.release()
 
     async def close(self) -> None:
         """Close every pooled connection."""
