@@ -97,6 +97,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "resolution-ban": {"en": "author banned", "ru": "автор забанен"},
     "resolution-fine": {"en": "marked as fine", "ru": "помечено как нормальное"},
     "config-error": {"en": "Configuration error: {error}", "ru": "Ошибка настройки: {error}"},
+    "worker-id-in-use": {
+        "en": "worker id {worker!r} is in use by process {holder}: give each process on this "
+        "database its own SMMBOT_WORKER_ID",
+        "ru": "идентификатор {worker!r} уже занят процессом {holder}: задайте каждому процессу "
+        "с этой базой свой SMMBOT_WORKER_ID",
+    },
     "db-upgraded": {
         "en": "Database {database} is at the current schema ({revision}).",
         "ru": "База данных {database} приведена к текущей схеме ({revision}).",

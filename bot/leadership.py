@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -22,12 +24,45 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = timedelta(seconds=30)
 
 
+class WorkerIdInUse(Exception):
+    """Another live process runs with this worker id: leases and recovery would be shared."""
+
+    def __init__(self, worker: str, holder: str) -> None:
+        super().__init__(f"worker id {worker!r} is in use by process {holder}")
+        self.worker, self.holder = worker, holder
+
+
 class Leases:
     """Takes and renews named leases for one worker."""
 
-    def __init__(self, store: SqlStore, owner: str, clock: Clock, ttl: timedelta = DEFAULT_TTL):
+    def __init__(
+        self,
+        store: SqlStore,
+        owner: str,
+        clock: Clock,
+        ttl: timedelta = DEFAULT_TTL,
+        process: str | None = None,
+    ):
         self._store, self.owner, self._clock, self.ttl = store, owner, clock, ttl
         self.held: set[str] = set()
+        # This very process: `pid@host`. Platform leases belong to the worker id (a restarted
+        # worker takes them back at once); the worker id itself belongs to one process.
+        self.process = process or f"{os.getpid()}@{socket.gethostname()}"
+
+    async def register(self) -> None:
+        """Claim the worker id for this process; refuse when a live process already has it.
+
+        A holder on this host whose pid is gone crashed a moment ago: its id is ours to take.
+        """
+        key = f"worker:{self.owner}"
+        expired_before = self._clock.now() - self.ttl
+        async with self._store.begin() as uow:
+            if await uow.kv.lease(key, self.process, expired_before):
+                return
+            holder = await uow.kv.get(key) or ""
+            if not _crashed_here(holder):
+                raise WorkerIdInUse(self.owner, holder)
+            await uow.kv.set(key, self.process)
 
     async def try_take(self, name: str) -> bool:
         """Take (or renew) one lease now."""
@@ -49,13 +84,36 @@ class Leases:
         return False
 
     async def keep(self, stop: asyncio.Event) -> None:
-        """Renew every held lease until stopped; losing one stops the worker."""
+        """Renew the worker id and every held lease until stopped; losing one stops the worker."""
         while not stop.is_set():
             await _sleep_or_stop(stop, self.ttl.total_seconds() / 3)
+            if not stop.is_set():
+                await self._renew_registration()
             for name in sorted(self.held):
                 if not stop.is_set() and not await self.try_take(name):
                     log.error("%s was taken over by another worker; stopping", name)
                     stop.set()
+
+    async def _renew_registration(self) -> None:
+        expired_before = self._clock.now() - self.ttl
+        async with self._store.begin() as uow:
+            await uow.kv.lease(f"worker:{self.owner}", self.process, expired_before)
+
+
+def _crashed_here(holder: str) -> bool:
+    """True when `pid@host` names this host and no such process is alive."""
+    pid, _, host = holder.partition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # a predecessor in a container, where every start gets the same pid
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
 
 
 async def lead(

@@ -29,7 +29,7 @@ from bot.app import Core, StartupError, build_core
 from bot.core.model import Platform
 from bot.core.ports import Actions, AuditEntry, EscalationCard
 from bot.i18n import t
-from bot.leadership import Leases, lead
+from bot.leadership import Leases, WorkerIdInUse, lead
 from bot.moderation.commands import Commands
 from bot.ops import OpsServer, PollSource
 from bot.platforms import PlatformPlan, VkCommunity, plan_platforms
@@ -72,6 +72,11 @@ async def run_service(
         return 2
     try:
         return await _serve(settings, rules, plan, dry_run, stop or _signal_event())
+    except WorkerIdInUse as exc:
+        language = rules.rules.language
+        error = t("worker-id-in-use", language, worker=exc.worker, holder=exc.holder)
+        print(t("config-error", language, error=error), file=sys.stderr)
+        return 1
     except (StartupError, TelegramConfigError) as exc:
         print(t("config-error", rules.rules.language, error=exc), file=sys.stderr)
         return 1
@@ -92,11 +97,13 @@ async def _serve(
     core = await build_core(settings, rules, router, dry_run=dry_run)
     links, ops = Connections(), None
     try:
+        # Before anything runs: recovery and leases are keyed by the worker id.
+        leases = Leases(core.store, settings.worker_id, core.pipeline.clock)
+        await leases.register()
         _connect(settings, rules, plan, core, links)
         router.attach(links.actions, links.moderators)
         await _start_runners(links)
         ops = await _start_ops(settings, core, links)
-        leases = Leases(core.store, settings.worker_id, core.pipeline.clock)
         await _run_until(stop, core, links, rules, leases)
     finally:
         await _shutdown(links, core)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
 
-from bot.leadership import Leases, lead
+import pytest
+
+from bot.leadership import Leases, WorkerIdInUse, lead
 from bot.storage.store import create_store
 from tests.db import store_url  # noqa: F401 - the two-backend fixture
 from tests.fakes.ports import FakeClock
@@ -48,5 +53,41 @@ async def test_a_worker_that_loses_its_lease_stops(store_url: str) -> None:  # n
         mine.ttl = mine.ttl / 300  # renew at once instead of every ten seconds
         await asyncio.wait_for(mine.keep(stop), 5)
         assert stop.is_set()
+    finally:
+        await store.close()
+
+
+async def test_a_worker_id_belongs_to_one_live_process(store_url: str) -> None:  # noqa: F811
+    clock = FakeClock()
+    store = await create_store(store_url, clock=clock)
+    host = socket.gethostname()
+    try:
+        running = Leases(store, "shop:main", clock, process=f"{os.getppid()}@{host}")
+        await running.register()
+        second = Leases(store, "shop:main", clock)  # a second `smmbot run` on the same host
+        with pytest.raises(WorkerIdInUse, match="shop:main"):
+            await second.register()
+        await Leases(store, "shop:other", clock).register()  # its own id: fine
+    finally:
+        await store.close()
+
+
+async def test_a_restart_takes_the_worker_id_of_its_crashed_predecessor(
+    store_url: str,  # noqa: F811
+) -> None:
+    clock = FakeClock()
+    store = await create_store(store_url, clock=clock)
+    host = socket.gethostname()
+    exited = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await exited.wait()
+    try:
+        await Leases(store, "shop:main", clock, process=f"{exited.pid}@{host}").register()
+        # The restarted process (alive: our parent stands in for it) takes over at once.
+        await Leases(store, "shop:main", clock, process=f"{os.getppid()}@{host}").register()
+        elsewhere = Leases(store, "shop:main", clock, process="1@another-host")
+        with pytest.raises(WorkerIdInUse):
+            await elsewhere.register()
+        clock.advance(seconds=31)  # the holder stopped renewing: it is gone
+        await elsewhere.register()
     finally:
         await store.close()

@@ -129,3 +129,20 @@ def _assert_effectively_once(fake: FakeTelegram, db: Path, pushed: list[dict[str
     assert uncertain <= recovered <= len(CHATS)
     assert all(fake.is_deleted(m["chat"]["id"], m["message_id"]) for m in spam)
     assert all(reply_calls(fake, m) == 0 for m in spam)
+
+
+async def test_a_second_process_with_the_same_worker_id_is_refused(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        fake.add_chat(CHATS[0], title="chat 0")
+        env = service_env(tmp_path, RULES, fake) | {"SMMBOT_WORKER_ID": "shop:main"}
+        first = await spawn(env, tmp_path)
+        try:
+            await fake.wait_for_calls("getUpdates", within=60)
+            second = await spawn(env, tmp_path, log_name="second.log")
+            code = await asyncio.wait_for(second.wait(), WITHIN)
+        finally:
+            first.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(first.wait(), WITHIN) == 0
+    assert code == 1
+    refusal = (tmp_path / "second.log").read_text(encoding="utf-8")
+    assert "shop:main" in refusal and "задайте каждому процессу" in refusal  # rules: ru
