@@ -37,6 +37,7 @@ from classifiers.training.ngram_train import (
     data_lines,
     evaluate,
     featurize,
+    feedback_rows,
     fit_head,
     fit_model,
     read_jsonl,
@@ -79,6 +80,7 @@ class E5Config:
     limit: int = 0
     loso: bool = True
     compare: bool = True
+    feedback_db: str | None = None  # an smmbot database whose moderator labels join training
 
     def strengths(self) -> dict[Label, float]:
         """Inverse L2 strength per head."""
@@ -116,6 +118,10 @@ def load_split(config: E5Config) -> tuple[list[Row], list[Row], list[Row]]:
             fit += rows
         log(f"loaded {name}: {len(rows)} rows")
     train, dev = split_rows(cap_rows(fit, config.cap), 0.2)
+    if config.feedback_db:
+        extra = feedback_rows(config.feedback_db)
+        log(f"moderator feedback: {len(extra)} labelled messages")
+        train += extra  # training only: a few labels must not move the dev figures
     return train, dev + test, test
 
 
@@ -476,6 +482,7 @@ def parse(argv: Sequence[str] | None) -> E5Config:
     add("--limit", type=int, default=0, help="rows per file (0 = all; for tests)")
     add("--no-loso", action="store_true", help="skip leave-one-source-out")
     add("--no-compare", action="store_true", help="skip the n-gram comparison")
+    add("--feedback-db", help="smmbot database URL: add the moderators' labels to training")
     args = parser.parse_args(argv)
     return E5Config(
         data=args.data,
@@ -491,6 +498,7 @@ def parse(argv: Sequence[str] | None) -> E5Config:
         limit=args.limit,
         loso=not args.no_loso,
         compare=not args.no_compare,
+        feedback_db=args.feedback_db,
     )
 
 

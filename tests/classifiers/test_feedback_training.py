@@ -1,4 +1,4 @@
-"""Moderators' labels from an smmbot database join the n-gram model's training."""
+"""Moderators' labels from an smmbot database join the n-gram and e5 heads' training."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from bot.storage.store import create_store
 from classifiers.contract import Label
-from classifiers.training import ngram_train
+from classifiers.training import e5_train, ngram_train
 from tests.core.test_pipeline import RULES, build_rig
+from tests.encoder.conftest import tiny_folder  # noqa: F401  (fixture)
 from tests.fakes.ports import FakeClock
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -53,5 +54,21 @@ def test_training_with_feedback_db_uses_the_labels(tmp_path: Path) -> None:
     stem = tmp_path / "model" / "ngram-fb"
     argv = ["--limit", "60", "--no-loso", "--out", str(stem), "--feedback-db", url]
     assert ngram_train.main(argv) == 0
+    card = stem.with_suffix(".md").read_text(encoding="utf-8")
+    assert "| feedback |" in card
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")
+def test_e5_training_with_feedback_db_uses_the_labels(
+    tmp_path: Path,
+    tiny_folder: Path,  # noqa: F811
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}"
+    asyncio.run(labelled_database(url))
+    stem = tmp_path / "model" / "e5-fb"
+    argv = ["--limit", "30", "--folder", str(tiny_folder), "--cache-dir", str(tmp_path),
+            "--out", str(stem), "--no-loso", "--no-compare", "--threads", "1",
+            "--feedback-db", url]  # fmt: skip
+    assert e5_train.main(argv) == 0
     card = stem.with_suffix(".md").read_text(encoding="utf-8")
     assert "| feedback |" in card
