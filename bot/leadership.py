@@ -87,17 +87,18 @@ class Leases:
         """Renew the worker id and every held lease until stopped; losing one stops the worker."""
         while not stop.is_set():
             await _sleep_or_stop(stop, self.ttl.total_seconds() / 3)
-            if not stop.is_set():
-                await self._renew_registration()
+            if not stop.is_set() and not await self._renew_registration():
+                log.error("worker id %s was taken by another process; stopping", self.owner)
+                stop.set()
             for name in sorted(self.held):
                 if not stop.is_set() and not await self.try_take(name):
                     log.error("%s was taken over by another worker; stopping", name)
                     stop.set()
 
-    async def _renew_registration(self) -> None:
+    async def _renew_registration(self) -> bool:
         expired_before = self._clock.now() - self.ttl
         async with self._store.begin() as uow:
-            await uow.kv.lease(f"worker:{self.owner}", self.process, expired_before)
+            return await uow.kv.lease(f"worker:{self.owner}", self.process, expired_before)
 
 
 def _crashed_here(holder: str) -> bool:

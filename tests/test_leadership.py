@@ -91,3 +91,21 @@ async def test_a_restart_takes_the_worker_id_of_its_crashed_predecessor(
         await elsewhere.register()
     finally:
         await store.close()
+
+
+async def test_a_worker_whose_id_was_taken_over_stops(store_url: str) -> None:  # noqa: F811
+    clock = FakeClock()
+    store = await create_store(store_url, clock=clock)
+    try:
+        frozen = Leases(
+            store, "shop:main", clock, process=f"{os.getppid()}@{socket.gethostname()}"
+        )
+        await frozen.register()
+        clock.advance(seconds=31)  # it stopped renewing (a long pause), and a successor started
+        await Leases(store, "shop:main", clock, process="1@another-host").register()
+        stop = asyncio.Event()
+        frozen.ttl = frozen.ttl / 300  # renew at once instead of every ten seconds
+        await asyncio.wait_for(frozen.keep(stop), 5)
+        assert stop.is_set()
+    finally:
+        await store.close()
