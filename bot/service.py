@@ -8,7 +8,7 @@ import functools
 import logging
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from bot.adapters.telegram.errors import TelegramConfigError
 from bot.adapters.telegram.mapping import MappingContext
 from bot.adapters.telegram.moderators import TelegramModeratorsChat
 from bot.adapters.telegram.runner import TelegramRunner
+from bot.adapters.telegram.webhook import WebhookConfig
 from bot.adapters.vk.actions import VkActions, VkCommunityActions
 from bot.adapters.vk.client import VkClient
 from bot.adapters.vk.mapping import VkContext
@@ -123,17 +124,8 @@ async def _start_ops(settings: Settings, core: Core, links: Connections) -> OpsS
 def _poll_sources(settings: Settings, links: Connections) -> list[PollSource]:
     # A poll is stale after three long-poll periods plus a minute of backoff.
     sources = []
-    stats = links.telegram_stats
-    if stats is not None:
-        stale = settings.telegram.polling_timeout * 3 + 60
-        sources.append(
-            PollSource(
-                "telegram",
-                lambda: stats.last_success.get("getUpdates"),
-                lambda: sum(stats.errors.values()),
-                stale,
-            )
-        )
+    if links.telegram_stats is not None:
+        sources.append(_telegram_source(settings, links, links.telegram_stats))
     for runner in links.vk_runners:
         sources.append(
             PollSource(
@@ -144,6 +136,19 @@ def _poll_sources(settings: Settings, links: Connections) -> list[PollSource]:
             )
         )
     return sources
+
+
+def _telegram_source(settings: Settings, links: Connections, stats: CallStats) -> PollSource:
+    def errors() -> int:
+        return sum(stats.errors.values())
+
+    webhook = links.telegram.webhook if links.telegram is not None else None
+    if webhook is None:
+        stale = settings.telegram.polling_timeout * 3 + 60
+        return PollSource("telegram", lambda: stats.last_success.get("getUpdates"), errors, stale)
+    # A quiet chat sends no updates, so a registration confirmed by getWebhookInfo counts too.
+    stale_webhook = webhook.config.check_every * 3 + 60
+    return PollSource("telegram", lambda: webhook.last_success, errors, stale_webhook)
 
 
 def _connect(
@@ -219,7 +224,15 @@ def _telegram_runner(
         commands=commands,
         moderator_ids=frozenset(ruleset.moderators.user_ids),
         polling_timeout=settings.telegram.polling_timeout,
+        webhook=_webhook_config(settings),
     )
+
+
+def _webhook_config(settings: Settings) -> WebhookConfig | None:
+    telegram = settings.telegram
+    if telegram.webhook_url is None or telegram.webhook_secret is None:
+        return None  # settings refuse a URL without a secret
+    return WebhookConfig(telegram.webhook_url, telegram.webhook_secret, telegram.webhook_listen)
 
 
 async def _run_until(
@@ -248,18 +261,21 @@ def _pollers(links: Connections, leases: Leases, stop: asyncio.Event) -> list[Aw
     # Each platform connection is polled by the one worker holding its lease.
     pollers: list[Awaitable[Any]] = []
     telegram = links.telegram
-    if telegram is not None and links.bot is not None:
-        poll = functools.partial(_poll_telegram, telegram, stop)
+    if telegram is not None and telegram.webhook is not None:
+        # Telegram posts to whichever worker the proxy picks: every worker serves, no lease.
+        pollers.append(_poll_telegram(telegram.serve, stop))
+    elif telegram is not None and links.bot is not None:
+        poll = functools.partial(_poll_telegram, telegram.poll, stop)
         pollers.append(lead(leases, f"telegram:{links.bot.id}", poll, stop))
     for runner in links.vk_runners:
         pollers.append(lead(leases, f"vk:{runner.ctx.group_id}", runner.start, stop))
     return pollers
 
 
-async def _poll_telegram(runner: TelegramRunner, stop: asyncio.Event) -> None:
-    # prepare() already ran; polling ends with stop_polling() from _run_until.
+async def _poll_telegram(receive: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    # prepare() already ran; polling or serving ends with runner.stop() from _run_until.
     try:
-        await runner.poll()
+        await receive()
     finally:
         stop.set()
 

@@ -11,6 +11,11 @@ negative offsets, `limit`, long poll, `allowed_updates`, 409 for a competing pol
 message it has seen or sent so that edits and deletes fail the way Telegram fails, tracks chat
 members and the bot's own rights, records every call, and injects faults per method on demand.
 
+`setWebhook` switches it to webhook delivery as Telegram does: `getUpdates` answers 409, and each
+pending update is POSTed (JSON, with the `X-Telegram-Bot-Api-Secret-Token` header) to the URL, one
+at a time and in order, repeated after `redelivery_delay` until the answer is 2xx. Unlike
+Telegram it accepts `http://` URLs on loopback hosts, and it never gives up.
+
 Every update pushed through a builder is validated with aiogram's own `Update` model first: one
 malformed update in a `getUpdates` batch would make aiogram reject the whole batch forever.
 """
@@ -30,7 +35,9 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "DEFAULT_ALLOWED_UPDATES",
     "TELEGRAM_SERVICE",
     "Call",
+    "Delivery",
     "FakeTelegram",
     "Fault",
     "make_user",
@@ -64,6 +72,9 @@ UPDATE_KINDS = (
 DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_KINDS) - _OPT_IN_UPDATES
 
 DELETE_WINDOW_SECONDS = 48 * 3600
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 # `until_date` closer than 30 s or further than 366 days means "forever" (Bot API banChatMember).
 _UNTIL_MIN, _UNTIL_MAX = 30, 366 * 86400
 
@@ -129,6 +140,16 @@ class Call:
     params: JsonDict
     raw: dict[str, str]
     content_type: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One webhook POST: the update, the HTTP status (None: no answer) and whether it counted."""
+
+    update_id: int
+    status: int | None
+    accepted: bool
     at: float
 
 
@@ -231,6 +252,12 @@ class FakeTelegram:
         self._methods: dict[str, Handler] = self._method_table()
         self._validation_bot: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.deliveries: list[Delivery] = []
+        self.redelivery_delay = 0.2  # seconds before a failed webhook POST is repeated
+        self._webhook: JsonDict | None = None
+        self._webhook_error: tuple[int, str] | None = None
+        self._lose_answers = 0
+        self._pusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -252,6 +279,10 @@ class FakeTelegram:
         """Release pending long polls and shut the server down."""
         self._closing = True
         await self._notify()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -362,6 +393,15 @@ class FakeTelegram:
         """The update kinds the last poller asked for (Bot API default until one asks)."""
         return self._allowed
 
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL set by `setWebhook`, or None while the bot polls."""
+        return self._webhook["url"] if self._webhook else None
+
+    def accepted(self, update_id: int) -> list[Delivery]:
+        """Webhook deliveries of one update that the bot acknowledged."""
+        return [d for d in self.deliveries if d.update_id == update_id and d.accepted]
+
     async def wait_for_calls(self, method: str, count: int = 1, within: float = 5.0) -> None:
         """Wait until `method` was called at least `count` times (TimeoutError otherwise)."""
         await self.wait_until(lambda: len(self.calls_to(method)) >= count, within)
@@ -397,6 +437,13 @@ class FakeTelegram:
         """
         fault = Fault(status, description, retry_after, body, delay, drop)
         self._faults[method.lower()].extend([fault] * times)
+
+    def lose_next_answers(self, times: int = 1) -> None:
+        """The next `times` webhook POSTs reach the bot, but their answers are lost: redelivered.
+
+        This is a crash after the bot stored an update and before Telegram heard the 200.
+        """
+        self._lose_answers += times
 
     def rate_limit_next(self, method: str, retry_after: int, times: int = 1) -> None:
         """Queue a realistic 429 "Too Many Requests" for a method."""
@@ -471,6 +518,8 @@ class FakeTelegram:
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "deleteMessage": self._delete_message,
@@ -499,6 +548,7 @@ class FakeTelegram:
 
     async def _get_updates(self, call: Call) -> list[JsonDict]:
         assert self._cond is not None  # set in start()
+        self._refuse_while_webhook()
         self._confirm(call.params.get("offset"))
         if call.params.get("allowed_updates") is not None:
             self._allowed = frozenset(call.params["allowed_updates"] or DEFAULT_ALLOWED_UPDATES)
@@ -512,6 +562,7 @@ class FakeTelegram:
                 await asyncio.wait_for(
                     self._cond.wait_for(lambda: self._ready(ticket)), timeout=timeout
                 )
+        self._refuse_while_webhook()  # set while this poll waited
         if ticket != self._poll_ticket and not self._closing:
             raise ApiError(
                 409,
@@ -533,7 +584,8 @@ class FakeTelegram:
             self._updates.popleft()
 
     def _ready(self, ticket: int) -> bool:
-        return self._closing or ticket != self._poll_ticket or bool(self._deliverable())
+        interrupted = self._closing or ticket != self._poll_ticket or self._webhook is not None
+        return interrupted or bool(self._deliverable())
 
     def _deliverable(self) -> list[JsonDict]:
         # Telegram never queues kinds the bot did not ask for; dropping them here is equivalent.
@@ -542,10 +594,96 @@ class FakeTelegram:
             self._updates = deque(kept)
         return kept
 
+    # --------------------------------------------------------------------------- webhook
+
+    async def _set_webhook(self, call: Call) -> bool:
+        url = str(call.params.get("url") or "")
+        if not url:  # "Use an empty string to remove webhook integration"
+            return await self._delete_webhook(call)
+        parts = urlsplit(url)
+        loopback_http = parts.scheme == "http" and parts.hostname in _LOOPBACK
+        if parts.scheme != "https" and not loopback_http:
+            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = call.raw.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+            raise _bad_request("secret token contains unallowed characters")
+        if call.params.get("allowed_updates") is not None:
+            self._allowed = frozenset(call.params["allowed_updates"] or DEFAULT_ALLOWED_UPDATES)
+        if call.params.get("drop_pending_updates"):
+            self._updates.clear()
+        self._webhook = {"url": url, "secret_token": secret}
+        self._webhook_error = None
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.get_running_loop().create_task(self._push_loop())
+        return True
+
     async def _delete_webhook(self, call: Call) -> bool:
         if call.params.get("drop_pending_updates"):
             self._updates.clear()
+        self._webhook = None  # the push loop ends at its next turn
         return True
+
+    async def _get_webhook_info(self, call: Call) -> JsonDict:
+        info: JsonDict = {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._deliverable()),
+        }
+        if self._webhook is not None:
+            info["allowed_updates"] = sorted(self._allowed)
+        if self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    def _refuse_while_webhook(self) -> None:
+        if self._webhook is not None and not self._closing:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+
+    async def _push_loop(self) -> None:
+        """POST pending updates one at a time, in order, each until it is acknowledged."""
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while (update := await self._next_to_push()) is not None:
+                if await self._push(http, update):
+                    self._updates = deque(u for u in self._updates if u is not update)
+                else:
+                    await asyncio.sleep(self.redelivery_delay)
+                await self._notify()
+
+    async def _next_to_push(self) -> JsonDict | None:
+        assert self._cond is not None
+        async with self._cond:
+            await self._cond.wait_for(
+                lambda: self._closing or self._webhook is None or bool(self._deliverable())
+            )
+        if self._closing or self._webhook is None:
+            return None
+        return self._deliverable()[0]
+
+    async def _push(self, http: aiohttp.ClientSession, update: JsonDict) -> bool:
+        hook = self._webhook
+        assert hook is not None
+        headers = {SECRET_HEADER: hook["secret_token"]} if hook["secret_token"] else {}
+        status: int | None = None
+        try:
+            async with http.post(hook["url"], json=update, headers=headers) as response:
+                status, reason = response.status, response.reason
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            reason = f"Connection failed: {type(error).__name__}"
+        if status is not None and self._lose_answers:
+            self._lose_answers -= 1
+            status, reason = None, "Read timeout expired"
+        accepted = status is not None and 200 <= status < 300
+        self.deliveries.append(Delivery(update["update_id"], status, accepted, self.clock()))
+        if not accepted:
+            message = f"Wrong response from the webhook: {status} {reason}" if status else reason
+            self._webhook_error = (int(self.clock()), str(message))
+        return accepted
 
     async def _notify(self) -> None:
         if self._cond is None:

@@ -51,6 +51,8 @@ IDEMPOTENT_METHODS = frozenset(
         "getChatMember",
         "getChatAdministrators",
         "deleteWebhook",
+        "setWebhook",
+        "getWebhookInfo",
         "deleteMessage",
         "deleteMessages",
         "banChatMember",

@@ -1,8 +1,9 @@
-"""Polling Telegram: updates → `Intake`, card taps → `ModeratorDesk`, with at-least-once delivery.
+"""Telegram updates → `Intake`, card taps → `ModeratorDesk`, with at-least-once delivery.
 
-aiogram confirms an update at the next `getUpdates` once the loop body for it has returned. With
-`handle_as_tasks=False` that body is our awaited handler, so each message is stored by
-`intake.receive` before Telegram forgets it; a crash means redelivery, and the inbox dedupes.
+Polling: aiogram confirms an update at the next `getUpdates` once the loop body for it has
+returned. With `handle_as_tasks=False` that body is our awaited handler, so each message is stored
+by `intake.receive` before Telegram forgets it; a crash means redelivery, and the inbox dedupes.
+Webhook (see `webhook.py`): the same Dispatcher, and the 200 is sent only after the handlers.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bot.adapters.telegram.moderators import (
     shorten,
     text_for,
 )
+from bot.adapters.telegram.webhook import TelegramWebhook, WebhookConfig
 from bot.core.model import ActionResult, IncomingMessage
 from bot.core.ports import Intake, ModeratorDesk
 
@@ -263,7 +265,7 @@ class RightsGuard:
 
 
 class TelegramRunner:
-    """Builds the Dispatcher, checks the setup and polls until stopped."""
+    """Builds the Dispatcher, checks the setup and polls (or serves the webhook) until stopped."""
 
     def __init__(
         self,
@@ -278,6 +280,7 @@ class TelegramRunner:
         polling_timeout: int = 25,
         backoff: BackoffConfig | None = None,
         intake_retry_delays: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30),
+        webhook: WebhookConfig | None = None,
     ) -> None:
         self.bot, self.moderators = bot, moderators
         self.polling_timeout = polling_timeout
@@ -285,8 +288,11 @@ class TelegramRunner:
         self.auth = ModeratorAuth(bot, moderators.chat_id, moderator_ids) if moderators else None
         self.guard = RightsGuard(bot, moderators, context.communities)
         self.feed = IntakeFeed(intake, context, intake_retry_delays)
-        self._stopping = False
+        self._stopping, self._stopped = False, asyncio.Event()
         self.dispatcher = self._build_dispatcher(intake, desk, commands)
+        self.webhook = (
+            TelegramWebhook(bot, self.dispatcher, webhook, ALLOWED_UPDATES) if webhook else None
+        )
 
     def _build_dispatcher(
         self, intake: Intake, desk: ModeratorDesk, commands: ModeratorCommands | None
@@ -305,7 +311,7 @@ class TelegramRunner:
         return dp
 
     async def prepare(self) -> None:
-        """getMe (a 401 raises TelegramConfigError), drop any webhook, check rights everywhere."""
+        """getMe (a 401 raises TelegramConfigError), set or drop the webhook, check rights."""
         try:
             me = await self.bot.get_me()
         except TelegramUnauthorizedError as error:
@@ -314,7 +320,10 @@ class TelegramRunner:
                 "Telegram rejected the bot token (401 Unauthorized)"
             ) from error
         log.info("Telegram bot @%s (id %s) connected", me.username, me.id)
-        await attempt(self.bot.delete_webhook(drop_pending_updates=False), idempotent=True)
+        if self.webhook is not None:
+            await self.webhook.register()
+        else:  # getUpdates answers 409 while a webhook is set
+            await attempt(self.bot.delete_webhook(drop_pending_updates=False), idempotent=True)
         for chat_id in sorted(self.context.communities):
             await self._discover_links(chat_id)
             await self._discover_admins(chat_id)
@@ -343,12 +352,12 @@ class TelegramRunner:
             self.feed.set_admins(chat_id, frozenset(a.user.id for a in admins))
 
     async def run(self) -> None:
-        """prepare(), then poll until `stop()`; each update is stored before it is confirmed.
+        """prepare(), then poll or serve until `stop()`; each update is stored before confirmed.
 
         The bot session stays open (the composition root closes it after the last action).
         """
         await self.prepare()
-        await self.poll()
+        await (self.serve() if self.webhook is not None else self.poll())
 
     async def poll(self) -> None:
         """Poll until `stop()` (call `prepare()` first); each update is stored before confirmed."""
@@ -364,9 +373,22 @@ class TelegramRunner:
             backoff_config=self.backoff,
         )
 
+    async def serve(self) -> None:
+        """Serve the webhook until `stop()` (call `prepare()` first); 200 only once stored."""
+        if self.webhook is None:
+            raise RuntimeError("no webhook configured; use poll()")
+        if self._stopping:
+            return
+        await self.webhook.start()
+        try:
+            await self.webhook.watch(self._stopped)
+        finally:
+            await self.webhook.stop()
+
     async def stop(self) -> None:
-        """Stop polling; the update being handled finishes or is redelivered later."""
+        """Stop polling or serving; the update being handled finishes or is redelivered later."""
         self._stopping = True
+        self._stopped.set()
         with contextlib.suppress(RuntimeError):  # raised when polling never started
             await self.dispatcher.stop_polling()
 
