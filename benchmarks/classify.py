@@ -31,7 +31,7 @@ MIX = {
     "spam/sms-spam-collection.jsonl": 0.07,
     "sentiment/sentirueval2015-rest-reviews-train.jsonl": 0.03,
 }
-NAMES = ("heuristics", "ngram", "e5", "cascade")
+NAMES = ("heuristics", "ngram", "e5", "e5-lora", "cascade")
 SEED = 7
 
 
@@ -58,11 +58,12 @@ def make(name: str, threads: int | None) -> Any:
     if name == "ngram":
         return NgramClassifier()
     from classifiers.cascade import Cascade
-    from classifiers.heads import TransformerClassifier
+    from classifiers.heads import DEFAULT_LORA, TransformerClassifier
 
-    e5 = TransformerClassifier(num_threads=threads, cache_size=0)
+    adapter = DEFAULT_LORA if name == "e5-lora" else None
+    e5 = TransformerClassifier(num_threads=threads, cache_size=0, adapter=adapter)
     e5.warm_up()
-    return e5 if name == "e5" else Cascade([KeywordClassifier(), NgramClassifier(), e5])
+    return e5 if name.startswith("e5") else Cascade([KeywordClassifier(), NgramClassifier(), e5])
 
 
 def timed(call: Callable[[], object]) -> float:

@@ -71,9 +71,10 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:  # type: ignore
     classify.add_argument("--json", action="store_true", help="one JSON object per input")
     classify.add_argument(
         "--model",
-        choices=("cascade", "e5", "heuristics"),
+        choices=("cascade", "e5", "e5-lora", "heuristics"),
         default="cascade",
-        help="cascade: rule checks and the n-gram model (default); e5: also the encoder",
+        help="cascade: rule checks and the n-gram model (default); e5: also the encoder; "
+        "e5-lora: also the LoRA-tuned encoder",
     )
     classify.set_defaults(handler=cmd_classify)
 
@@ -141,7 +142,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 # Trainers live in the classifiers library; the CLI only dispatches to them.
-TRAINERS = {"ngram": "classifiers.training.ngram_train", "e5": "classifiers.training.e5_train"}
+TRAINERS = {
+    "ngram": "classifiers.training.ngram_train",
+    "e5": "classifiers.training.e5_train",
+    "e5-lora": "classifiers.training.e5_finetune",
+}
 
 
 def _setup_logging(level: str) -> None:

@@ -20,6 +20,8 @@ from classifiers.text import head_tail
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_HEADS = MODEL_DIR / "e5-heads-v1"
+# Low-rank adapters for the encoder plus their own heads (classifiers/training/e5_finetune.py).
+DEFAULT_LORA = MODEL_DIR / "e5-lora-v1"
 VERSION = "e5-heads-v1"
 ONNX = "onnx-int8"
 TORCH = "torch"
@@ -133,6 +135,20 @@ def build_embedder(
     return OnnxEmbedder(source, ensure_onnx(source), num_threads=num_threads, max_length=length)
 
 
+def build_lora_embedder(
+    adapter: str | Path, cache_dir: Path | None, folder: Path | None, num_threads: int | None
+) -> TextEmbedder:
+    """The torch embedder with a saved LoRA adapter merged into the encoder weights."""
+    from classifiers.encoder import Embedder, ensure_model
+    from classifiers.encoder.lora import load_merged
+
+    source = folder if folder is not None else ensure_model(cache_dir)
+    embedder = Embedder(source, num_threads=num_threads, max_length=max_length(source))
+    # Merged once at load: the fine-tuned encoder then costs exactly what the frozen one does.
+    load_merged(embedder.model, adapter)
+    return embedder
+
+
 def max_length(folder: Path, wanted: int = 128) -> int:
     """Tokens per text: `wanted`, unless the model has fewer positions."""
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -183,9 +199,16 @@ class TransformerClassifier:
         folder: Path | None = None,
         num_threads: int | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        adapter: str | Path | None = None,
     ) -> None:
-        """Heads (committed by default) and an embedder kind, or a ready embedder object."""
-        self._heads_path = DEFAULT_HEADS if heads is None or isinstance(heads, E5Heads) else heads
+        """Heads (committed by default) and an embedder kind, or a ready embedder object.
+
+        `adapter` (e.g. `DEFAULT_LORA`) selects a LoRA-tuned encoder: the torch encoder with the
+        adapter merged in, and the heads saved with it unless `heads` is given.
+        """
+        default = DEFAULT_HEADS if adapter is None else adapter
+        self._heads_path = default if heads is None or isinstance(heads, E5Heads) else heads
+        self.adapter = adapter
         self._kind = embedder if isinstance(embedder, str) else None
         self.cache_dir, self.folder, self.num_threads = cache_dir, folder, num_threads
         self.cache = LruScores(cache_size)
@@ -213,11 +236,16 @@ class TransformerClassifier:
     def _ensure(self) -> TextEmbedder:
         heads = self.heads
         if self._embedder is None:
-            kind = self._kind or str(heads.meta.get("embedder", ONNX))
-            self._embedder = build_embedder(kind, self.cache_dir, self.folder, self.num_threads)
+            self._embedder = self._build(heads)
         if self._embedder.dim != heads.dim:
             raise ValueError(f"encoder gives {self._embedder.dim} dims, heads need {heads.dim}")
         return self._embedder
+
+    def _build(self, heads: E5Heads) -> TextEmbedder:
+        if self.adapter is not None:
+            return build_lora_embedder(self.adapter, self.cache_dir, self.folder, self.num_threads)
+        kind = self._kind or str(heads.meta.get("embedder", ONNX))
+        return build_embedder(kind, self.cache_dir, self.folder, self.num_threads)
 
     def probabilities(self, texts: Sequence[str]) -> F64:
         """Probabilities (texts × head labels) for raw texts; may raise (training, tests)."""

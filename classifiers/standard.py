@@ -18,6 +18,7 @@ MODEL_SETS: Mapping[str, tuple[str, ...]] = {
     "heuristics": (),
     "cascade": ("ngram",),
     "e5": ("ngram", "e5"),
+    "e5-lora": ("ngram", "e5-lora"),
 }
 
 
@@ -29,7 +30,7 @@ def bundled_stop_words() -> tuple[str, ...]:
 def trained_models(
     names: Sequence[str], *, cache_dir: Path | None = None, threads: int | None = None
 ) -> list[Classifier]:
-    """Trained models by name ("ngram", "e5"), each aligned to the cascade's thresholds."""
+    """Trained models by name ("ngram", "e5", "e5-lora"), aligned to the cascade's thresholds."""
     models: list[Classifier] = []
     for name in names:
         if name == "ngram":
@@ -37,10 +38,11 @@ def trained_models(
 
             ngram = NgramClassifier()
             models.append(Aligned(ngram, ngram.thresholds))
-        elif name == "e5":
-            from classifiers.heads import TransformerClassifier
+        elif name in ("e5", "e5-lora"):
+            from classifiers.heads import DEFAULT_LORA, TransformerClassifier
 
-            e5 = TransformerClassifier(cache_dir=cache_dir, num_threads=threads)
+            adapter = DEFAULT_LORA if name == "e5-lora" else None
+            e5 = TransformerClassifier(cache_dir=cache_dir, num_threads=threads, adapter=adapter)
             models.append(Aligned(e5, e5.thresholds))
         else:
             raise ValueError(f"unknown model {name!r}")

@@ -41,7 +41,7 @@ LABEL_MAP = {
     "question": Label.QUESTION,
     "other": Label.OTHER,
 }
-MODELS = ("heuristics", "ngram", "e5", "cascade", "cascade-e5")
+MODELS = ("heuristics", "ngram", "e5", "e5-lora", "cascade", "cascade-e5", "cascade-e5-lora")
 ALL_LABELS = (*PRIMARY_ORDER, Label.OTHER)
 BATCH = 64
 WORST = 10
@@ -98,19 +98,24 @@ def build_classifier(name: str, **options: Any) -> tuple[Classifier, dict[Label,
     if name == "ngram":
         ngram = NgramClassifier()
         return ngram, ngram.thresholds
-    from classifiers.heads import TransformerClassifier
+    from classifiers.heads import DEFAULT_LORA, TransformerClassifier
 
-    e5 = TransformerClassifier(
-        options.get("heads"), cache_dir=options.get("cache_dir"), folder=options.get("folder")
-    )
-    if name == "e5":
+    if name in ("e5", "e5-lora"):
+        e5 = TransformerClassifier(
+            options.get("heads"),
+            cache_dir=options.get("cache_dir"),
+            folder=options.get("folder"),
+            adapter=DEFAULT_LORA if name == "e5-lora" else None,
+        )
         return e5, e5.thresholds
-    if name in ("cascade", "cascade-e5"):
+    if name.startswith("cascade"):
         # Exactly what the bot runs: rule checks, aligned models, corroborated spam.
-        from classifiers.standard import standard_cascade, trained_models
+        from classifiers.standard import MODEL_SETS, standard_cascade, trained_models
 
-        models = trained_models(("ngram", "e5") if name == "cascade-e5" else ("ngram",))
-        return standard_cascade(models), dict(DEFAULT_THRESHOLDS)
+        model_set = name.removeprefix("cascade-") if name != "cascade" else "cascade"
+        if model_set in MODEL_SETS:
+            models = trained_models(MODEL_SETS[model_set])
+            return standard_cascade(models), dict(DEFAULT_THRESHOLDS)
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
 
 

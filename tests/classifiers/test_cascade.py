@@ -22,8 +22,10 @@ class FakeClassifier:
     def classify(self, samples: Sequence[Sample]) -> list[tuple[Score, ...]]:
         self.seen.extend(s.text for s in samples)
         return [
-            tuple(Score(self.name, label, value, (f"{self.name}-says",))
-                  for label, value in self.values.items())
+            tuple(
+                Score(self.name, label, value, (f"{self.name}-says",))
+                for label, value in self.values.items()
+            )
             for _ in samples
         ]
 
@@ -82,8 +84,9 @@ def test_cascade_settled_spam_skips_later_classifiers() -> None:
 def test_cascade_only_unsettled_samples_reach_the_model() -> None:
     class Rules(FakeClassifier):
         def classify(self, samples: Sequence[Sample]) -> list[tuple[Score, ...]]:
-            return [(Score("rules", Label.SPAM, 0.9 if s.text == "spam" else 0.1),)
-                    for s in samples]
+            return [
+                (Score("rules", Label.SPAM, 0.9 if s.text == "spam" else 0.1),) for s in samples
+            ]
 
     model = FakeClassifier("model", {Label.QUESTION: 0.8})
     verdicts = Cascade([Rules("rules", {}), model]).run([Sample("spam"), Sample("ham")])
@@ -117,8 +120,10 @@ def test_cascade_sample_skipping_every_label_reaches_no_classifier() -> None:
 
 @pytest.mark.parametrize(
     ("broken", "error"),
-    [(BrokenClassifier(), "RuntimeError: model file missing"),
-     (ShortClassifier(), "ValueError: returned 0 results for 2 samples")],
+    [
+        (BrokenClassifier(), "RuntimeError: model file missing"),
+        (ShortClassifier(), "ValueError: returned 0 results for 2 samples"),
+    ],
     ids=["raises", "wrong-length"],
 )
 def test_cascade_turns_classifier_failure_into_errors(broken: Classifier, error: str) -> None:

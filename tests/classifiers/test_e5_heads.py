@@ -10,7 +10,6 @@ import pytest
 
 from classifiers.contract import Label, Sample
 from classifiers.heads import DEFAULT_HEADS, E5Heads, TransformerClassifier, load_heads
-from tests.encoder.conftest import e5_folder, tiny_folder  # noqa: F401  (fixtures)
 
 LABELS = (Label.SPAM, Label.NEGATIVE, Label.QUESTION)
 
@@ -36,7 +35,8 @@ class CountingEmbedder:
 
 
 def test_transformer_classifier_scores_through_onnx_loading(
-    tiny_folder: Path, tmp_path: Path  # noqa: F811
+    tiny_folder: Path,
+    tmp_path: Path,
 ) -> None:
     tiny_heads().save(tmp_path / "heads")
     classifier = TransformerClassifier(tmp_path / "heads", folder=tiny_folder, num_threads=1)
@@ -49,7 +49,8 @@ def test_transformer_classifier_scores_through_onnx_loading(
 
 
 def test_transformer_classifier_warm_up_loads_lazily(
-    tiny_folder: Path, tmp_path: Path  # noqa: F811
+    tiny_folder: Path,
+    tmp_path: Path,
 ) -> None:
     tiny_heads().save(tmp_path / "heads")
     classifier = TransformerClassifier(tmp_path / "heads", folder=tiny_folder)
@@ -67,7 +68,8 @@ def test_transformer_classifier_reuses_scores_for_repeated_texts() -> None:
 
 
 def test_transformer_classifier_turns_failures_into_errors(
-    tiny_folder: Path, tmp_path: Path  # noqa: F811
+    tiny_folder: Path,
+    tmp_path: Path,
 ) -> None:
     tiny_heads(dim=16).save(tmp_path / "heads")
     classifier = TransformerClassifier(tmp_path / "heads", folder=tiny_folder)
@@ -93,7 +95,7 @@ def test_load_heads_roundtrips_saved_heads(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def real_classifier(e5_folder: Path) -> TransformerClassifier:  # noqa: F811
+def real_classifier(e5_folder: Path) -> TransformerClassifier:
     # torch here: the ONNX export of the full model takes ~30 s; heads agree to cosine 0.996.
     classifier = TransformerClassifier(DEFAULT_HEADS, folder=e5_folder, embedder="torch")
     classifier.warm_up()

@@ -11,18 +11,31 @@ from classifiers.contract import Label, Sample
 from classifiers.heads import TransformerClassifier, load_heads
 from classifiers.training import e5_train, evaluate
 from classifiers.training.ngram_train import DEFAULT_DATA
-from tests.encoder.conftest import tiny_folder  # noqa: F401  (fixture)
 
 needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason="shared data not mounted")
 
 
 @needs_data
 def test_e5_train_writes_loadable_heads(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    tiny_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "heads"
-    argv = ["--limit", "40", "--folder", str(tiny_folder), "--cache-dir", str(tmp_path),
-            "--out", str(out), "--no-loso", "--no-compare", "--threads", "1"]
+    argv = [
+        "--limit",
+        "40",
+        "--folder",
+        str(tiny_folder),
+        "--cache-dir",
+        str(tmp_path),
+        "--out",
+        str(out),
+        "--no-loso",
+        "--no-compare",
+        "--threads",
+        "1",
+    ]
     assert e5_train.main(argv) == 0
     heads = load_heads(out)
     assert heads.dim == 32 and set(heads.thresholds) == set(heads.labels)
@@ -33,7 +46,7 @@ def test_e5_train_writes_loadable_heads(
 
 
 @needs_data
-def test_e5_train_reuses_cached_embeddings(tiny_folder: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_e5_train_reuses_cached_embeddings(tiny_folder: Path, tmp_path: Path) -> None:
     config = e5_train.E5Config(folder=tiny_folder, cache_dir=tmp_path, limit=5, threads=1)
     store, embedder = e5_train.open_store(config)
     rows, _, _ = e5_train.load_split(config)
@@ -51,8 +64,14 @@ def test_e5_train_reuses_cached_embeddings(tiny_folder: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("raw", "label"),
-    [("ham", Label.OTHER), ("spam", Label.SPAM), ("mixed", Label.NEGATIVE),
-     ("positive", Label.OTHER), ("card_arrival", Label.QUESTION), ("oos", Label.QUESTION)],
+    [
+        ("ham", Label.OTHER),
+        ("spam", Label.SPAM),
+        ("mixed", Label.NEGATIVE),
+        ("positive", Label.OTHER),
+        ("card_arrival", Label.QUESTION),
+        ("oos", Label.QUESTION),
+    ],
     ids=["ham", "spam", "mixed", "positive", "intent", "oos"],
 )
 def test_evaluate_maps_labels(raw: str, label: Label) -> None:

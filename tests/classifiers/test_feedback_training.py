@@ -11,7 +11,6 @@ from bot.storage.store import create_store
 from classifiers.contract import Label
 from classifiers.training import e5_train, ngram_train
 from tests.core.test_pipeline import RULES, build_rig
-from tests.encoder.conftest import tiny_folder  # noqa: F401  (fixture)
 from tests.fakes.ports import FakeClock
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -61,7 +60,7 @@ def test_training_with_feedback_db_uses_the_labels(tmp_path: Path) -> None:
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")
 def test_e5_training_with_feedback_db_uses_the_labels(
     tmp_path: Path,
-    tiny_folder: Path,  # noqa: F811
+    tiny_folder: Path,
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}"
     asyncio.run(labelled_database(url))

@@ -64,9 +64,11 @@ def test_heuristic_config_accepts_lists_and_stays_hashable() -> None:
 
 @pytest.mark.parametrize(
     ("text", "detail"),
-    [("ссылка bit.ly/abc", "blocked-domain: bit.ly"),
-     ("https://www.spam.example/x", "blocked-domain: spam.example"),
-     ("sub.bit.ly/x", "blocked-domain: sub.bit.ly")],
+    [
+        ("ссылка bit.ly/abc", "blocked-domain: bit.ly"),
+        ("https://www.spam.example/x", "blocked-domain: spam.example"),
+        ("sub.bit.ly/x", "blocked-domain: sub.bit.ly"),
+    ],
     ids=["bare", "scheme-and-www", "subdomain"],
 )
 def test_blocked_domain_is_a_hard_cue(text: str, detail: str) -> None:
@@ -159,15 +161,25 @@ def test_bot_or_channel_invitation_detected(text: str, detail: str) -> None:
         ("Text WIN to 80086 now", "money-lure: text win to 80086"),
         ("Ставим на тотал больше", "money-lure: ставим"),
     ],
-    ids=["earning", "per-day", "en-earn", "invest", "remote-work", "easy-job", "easy-job-hours",
-         "premium-sms", "betting"],
+    ids=[
+        "earning",
+        "per-day",
+        "en-earn",
+        "invest",
+        "remote-work",
+        "easy-job",
+        "easy-job-hours",
+        "premium-sms",
+        "betting",
+    ],
 )
 def test_money_lure_detected(text: str, cue: str) -> None:
     assert cue in spam(text).details
 
 
 @pytest.mark.parametrize(
-    "text", ["LTE заработал в сети", "Янукович решил выплатить вклады", "экспресс кредит"],
+    "text",
+    ["LTE заработал в сети", "Янукович решил выплатить вклады", "экспресс кредит"],
     ids=["started-working", "payout-news", "express-loan"],
 )
 def test_money_lure_ignores_ordinary_brand_talk(text: str) -> None:
@@ -234,8 +246,13 @@ def test_shady_offer_detected() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Добрый день! Когда будет доставка в Казань?", "Спасибо, чай отличный",
-     "Смотрите наш сайт example.com", "Купил iPhone вчера", ""],
+    [
+        "Добрый день! Когда будет доставка в Казань?",
+        "Спасибо, чай отличный",
+        "Смотрите наш сайт example.com",
+        "Купил iPhone вчера",
+        "",
+    ],
     ids=["question", "praise", "allowed-link", "brand", "empty"],
 )
 def test_spam_ordinary_messages_score_low(text: str) -> None:
@@ -261,9 +278,23 @@ def test_spam_ordinary_messages_score_low(text: str) -> None:
         ("I'd like to know the price", "request-cue: i'd like to know"),
         ("I need help with my order", "request-cue: i need help"),
     ],
-    ids=["ru-where", "ru-how-much", "ru-whom", "ru-li", "ru-request", "ru-polite", "ru-want",
-         "ru-how-verb", "ru-when-will", "en-how", "en-contraction", "en-can-i", "en-is-there",
-         "en-like-to-know", "en-help-me"],
+    ids=[
+        "ru-where",
+        "ru-how-much",
+        "ru-whom",
+        "ru-li",
+        "ru-request",
+        "ru-polite",
+        "ru-want",
+        "ru-how-verb",
+        "ru-when-will",
+        "en-how",
+        "en-contraction",
+        "en-can-i",
+        "en-is-there",
+        "en-like-to-know",
+        "en-help-me",
+    ],
 )
 def test_question_cues_recognised_without_question_mark(text: str, cue: str) -> None:
     result = score(text, Label.QUESTION)
@@ -283,8 +314,14 @@ def test_question_mark_inside_link_is_ignored() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Доставка сегодня в 12:00.", "Спасибо, всё пришло", "Он лучший, как произведение искусства",
-     "Кто-то уже забрал заказ", "We shipped your order today", ""],
+    [
+        "Доставка сегодня в 12:00.",
+        "Спасибо, всё пришло",
+        "Он лучший, как произведение искусства",
+        "Кто-то уже забрал заказ",
+        "We shipped your order today",
+        "",
+    ],
     ids=["ru-fact", "ru-thanks", "ru-comparative-kak", "ru-kto-to", "en-statement", "empty"],
 )
 def test_question_statements_score_low(text: str) -> None:
@@ -303,15 +340,24 @@ def test_question_statements_score_low(text: str) -> None:
         ("still waiting for my refund", "complaint-cue: still waiting"),
         ("the app doesn't work", "complaint-cue: doesn't work"),
     ],
-    ids=["ru-awful", "ru-refund", "ru-broken", "ru-not-arrived", "en-terrible", "en-scam",
-         "en-waiting", "en-doesnt-work"],
+    ids=[
+        "ru-awful",
+        "ru-refund",
+        "ru-broken",
+        "ru-not-arrived",
+        "en-terrible",
+        "en-scam",
+        "en-waiting",
+        "en-doesnt-work",
+    ],
 )
 def test_complaint_cue_detected(text: str, cue: str) -> None:
     assert cue in score(text, Label.NEGATIVE).details
 
 
 @pytest.mark.parametrize(
-    "text", ["это не плохо", "not bad at all", "доставили без проблем", "неплохой чай"],
+    "text",
+    ["это не плохо", "not bad at all", "доставили без проблем", "неплохой чай"],
     ids=["ru-not-bad", "en-not-bad", "ru-no-problems", "ru-neplokho"],
 )
 def test_negated_complaint_does_not_count(text: str) -> None:

@@ -119,7 +119,7 @@ def test_ngram_classifier_survives_bad_input(text: str) -> None:
 
 
 def test_ngram_classifier_scores_empty_text_as_nothing() -> None:
-    assert all(s.score == 0.0 for s in scores_of("   "). values())
+    assert all(s.score == 0.0 for s in scores_of("   ").values())
 
 
 def test_ngram_classifier_handles_empty_batch() -> None:
@@ -135,8 +135,10 @@ def test_ngram_model_files_are_compact() -> None:
 @needs_data
 def test_ngram_train_small_subset_writes_model_that_beats_chance(tmp_path: Path) -> None:
     stem = tmp_path / "small"
-    assert ngram_train.main(["--data", str(DATA), "--out", str(stem), "--limit", "80",
-                             "--no-loso"]) == 0
+    assert (
+        ngram_train.main(["--data", str(DATA), "--out", str(stem), "--limit", "80", "--no-loso"])
+        == 0
+    )
     assert {p.name for p in tmp_path.iterdir()} == {"small.npz", "small.json", "small.md"}
     trained = {r.text for r in ngram_train.load_rows(DATA, limit=80)}
     held = [r for r in ngram_train.load_rows(DATA, limit=300) if r.text not in trained]
@@ -185,8 +187,11 @@ DEV_BOUNDS = [
 
 
 @needs_data
-@pytest.mark.parametrize(("label", "part", "min_f1", "min_recall"), DEV_BOUNDS,
-                         ids=[f"{b[0]}-{b[1]}" for b in DEV_BOUNDS])
+@pytest.mark.parametrize(
+    ("label", "part", "min_f1", "min_recall"),
+    DEV_BOUNDS,
+    ids=[f"{b[0]}-{b[1]}" for b in DEV_BOUNDS],
+)
 def test_ngram_model_reaches_measured_dev_metrics(
     label: str, part: str, min_f1: float, min_recall: float
 ) -> None:

@@ -44,8 +44,17 @@ def test_classify_hostile_text_is_fast_and_valid(text: str) -> None:
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_text_functions_hostile_text_never_raise(text: str) -> None:
-    for func in (tx.normalize, tx.fold, tx.match_key, tx.deconfuse, tx.mixed_script_words,
-                 tx.detect_language, tx.extract_links, tx.extract_mentions, tx.emoji_count):
+    for func in (
+        tx.normalize,
+        tx.fold,
+        tx.match_key,
+        tx.deconfuse,
+        tx.mixed_script_words,
+        tx.detect_language,
+        tx.extract_links,
+        tx.extract_mentions,
+        tx.emoji_count,
+    ):
         func(text)
     assert len(tx.head_tail(text, 1000)) <= 1000
 

@@ -17,16 +17,22 @@ from bot.storage.tables import DecisionRow, EscalationRow, FeedbackRow, InboxRow
 SHOP, VK = "Shop chat", "Shop VK"
 MON = datetime(2026, 3, 2, tzinfo=UTC)
 TUE = MON + timedelta(days=1)
-RULES = RuleSet.model_validate({
-    "version": 1,
-    "language": "en",
-    "communities": [
-        {"name": SHOP, "telegram": {"chat_id": -1001}},
-        {"name": VK, "vk": {"group_id": 1}},
-    ],
-    "business_hours": {"timezone": "Europe/Moscow", "days": ["mon", "tue", "wed", "thu", "fri"],
-                       "start": "09:00", "end": "18:00"},
-})
+RULES = RuleSet.model_validate(
+    {
+        "version": 1,
+        "language": "en",
+        "communities": [
+            {"name": SHOP, "telegram": {"chat_id": -1001}},
+            {"name": VK, "vk": {"group_id": 1}},
+        ],
+        "business_hours": {
+            "timezone": "Europe/Moscow",
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "09:00",
+            "end": "18:00",
+        },
+    }
+)
 
 
 def at(day: datetime, hh: int, mm: int = 0) -> datetime:
@@ -81,34 +87,77 @@ async def seed(store: SqlStore) -> None:
         await uow.session.execute(
             insert(EscalationRow), [_escalation(received, *e) for e in ESCALATIONS]
         )
-        await uow.session.execute(insert(FeedbackRow), [
-            {"inbox_id": i, "label": "question", "moderator_id": m, "created_at": received[i]}
-            for i, m in FEEDBACK
-        ])
+        await uow.session.execute(
+            insert(FeedbackRow),
+            [
+                {"inbox_id": i, "label": "question", "moderator_id": m, "created_at": received[i]}
+                for i, m in FEEDBACK
+            ],
+        )
 
 
-def _inbox(i: int, community: str, received: datetime, _label: str, author: int,
-           text: str) -> dict[str, Any]:
-    return {"id": i, "event_key": f"test:{i}", "platform": "telegram", "community": community,
-            "chat_id": -1001, "message_id": i, "author_id": author, "text": text,
-            "message": {}, "received_at": received, "processed_at": received}
+def _inbox(
+    i: int, community: str, received: datetime, _label: str, author: int, text: str
+) -> dict[str, Any]:
+    return {
+        "id": i,
+        "event_key": f"test:{i}",
+        "platform": "telegram",
+        "community": community,
+        "chat_id": -1001,
+        "message_id": i,
+        "author_id": author,
+        "text": text,
+        "message": {},
+        "received_at": received,
+        "processed_at": received,
+    }
 
 
 def _decision(i: int, _c: str, received: datetime, label: str, *_: object) -> dict[str, Any]:
-    return {"inbox_id": i, "rule_id": "test", "label": label, "labels": [label],
-            "reason": "test", "dry_run": False, "scores": {}, "created_at": received}
+    return {
+        "inbox_id": i,
+        "rule_id": "test",
+        "label": label,
+        "labels": [label],
+        "reason": "test",
+        "dry_run": False,
+        "scores": {},
+        "created_at": received,
+    }
 
 
-def _outbox(received: dict[int, datetime], i: int, kind: str, rule: str, state: str,
-            after: int) -> dict[str, Any]:
+def _outbox(
+    received: dict[int, datetime], i: int, kind: str, rule: str, state: str, after: int
+) -> dict[str, Any]:
     when = received[i] + timedelta(seconds=after)
-    return {"inbox_id": i, "idempotency_key": f"test:{i}:{kind}", "kind": kind, "rule_id": rule,
-            "payload": {}, "state": state, "created_at": received[i], "updated_at": when}
+    return {
+        "inbox_id": i,
+        "idempotency_key": f"test:{i}:{kind}",
+        "kind": kind,
+        "rule_id": rule,
+        "payload": {},
+        "state": state,
+        "created_at": received[i],
+        "updated_at": when,
+    }
 
 
-def _escalation(received: dict[int, datetime], i: int, resolution: str | None, by: int | None,
-                after: int | None) -> dict[str, Any]:
+def _escalation(
+    received: dict[int, datetime],
+    i: int,
+    resolution: str | None,
+    by: int | None,
+    after: int | None,
+) -> dict[str, Any]:
     resolved = None if after is None else received[i] + timedelta(seconds=after)
-    return {"inbox_id": i, "token": f"tok{i}", "reason": "test",
-            "status": "open" if after is None else "resolved", "resolution": resolution,
-            "resolved_by": by, "resolved_at": resolved, "created_at": received[i]}
+    return {
+        "inbox_id": i,
+        "token": f"tok{i}",
+        "reason": "test",
+        "status": "open" if after is None else "resolved",
+        "resolution": resolution,
+        "resolved_by": by,
+        "resolved_at": resolved,
+        "created_at": received[i],
+    }

@@ -39,8 +39,23 @@ def test_cli_report_writes_text_html_and_csv(
     monkeypatch.setenv("SMMBOT_DATABASE_URL", asyncio.run(_seeded(tmp_path)))
     monkeypatch.setenv("SMMBOT_RULES", str(tmp_path / "missing.yaml"))
     html, folder = tmp_path / "report.html", tmp_path / "csv"
-    code = main(["report", "--from", "2026-03-02", "--to", "2026-03-03", "--language", "ru",
-                 "--html", str(html), "--csv", str(folder), "--embedder", "ngram"])
+    code = main(
+        [
+            "report",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-03",
+            "--language",
+            "ru",
+            "--html",
+            str(html),
+            "--csv",
+            str(folder),
+            "--embedder",
+            "ngram",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "Сообщений: 11 (спам 2 · негатив 2 · вопрос 5 · прочее 2)" in out
@@ -61,8 +76,12 @@ def test_cli_report_refuses_a_bad_period(capsys: pytest.CaptureFixture[str]) -> 
     [
         ("7d", None, None, (datetime(2026, 3, 3, 12, 30, tzinfo=UTC), NOW)),
         ("36h", None, None, (datetime(2026, 3, 9, 0, 30, tzinfo=UTC), NOW)),
-        (None, "2026-03-01", "2026-03-02",
-         (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))),
+        (
+            None,
+            "2026-03-01",
+            "2026-03-02",
+            (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
+        ),
     ],
     ids=["days", "hours", "dates-inclusive"],
 )
@@ -89,18 +108,22 @@ def test_char_ngram_embedder_is_deterministic_and_unit_length() -> None:
 
 
 def test_reports_import_no_platform_library() -> None:
-    code = ("import sys, bot.reports.command, bot.reports.build, bot.reports.html, "
-            "bot.reports.csv; print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('aiogram', 'vk_api')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
+    code = (
+        "import sys, bot.reports.command, bot.reports.build, bot.reports.html, "
+        "bot.reports.csv; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('aiogram', 'vk_api')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_inside_hours_agrees_with_decide() -> None:
     # The vectorised check must give the pipeline's answer, across weekends and DST changes.
-    hours = BusinessHours(timezone="Europe/Berlin", days=("mon", "tue", "sat"),
-                          start=time(9, 30), end=time(17, 45))
+    hours = BusinessHours(
+        timezone="Europe/Berlin", days=("mon", "tue", "sat"), start=time(9, 30), end=time(17, 45)
+    )
     start = datetime(2026, 3, 20, tzinfo=UTC).timestamp()
     moments = start + np.arange(0, 20 * 86400, 601.0)  # every ~10 min over the March DST switch
     expected = [in_business_hours(hours, datetime.fromtimestamp(m, UTC)) for m in moments]

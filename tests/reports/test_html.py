@@ -19,8 +19,16 @@ from tests.reports.seed import RULES, seed
 from tests.reports.test_report import PERIOD
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 async def _html(folder: Path) -> str:
@@ -69,12 +77,18 @@ def _items(page: object, css: str) -> list[object]:
 
 def test_html_label_bars_match_the_database(page: object) -> None:
     bars = _items(page, "svg[data-chart=labels] rect.bar")
-    values = {(b.get_attribute("data-day"), b.get_attribute("data-label")):  # type: ignore[attr-defined]
-              int(b.get_attribute("data-value")) for b in bars}  # type: ignore[attr-defined]
+    values = {
+        (b.get_attribute("data-day"), b.get_attribute("data-label")):  # type: ignore[attr-defined]
+        int(b.get_attribute("data-value"))
+        for b in bars
+    }  # type: ignore[attr-defined]
     assert values == {
-        ("2026-03-02", "spam"): 2, ("2026-03-02", "negative"): 1,
-        ("2026-03-02", "question"): 2, ("2026-03-02", "other"): 1,
-        ("2026-03-03", "negative"): 1, ("2026-03-03", "question"): 3,
+        ("2026-03-02", "spam"): 2,
+        ("2026-03-02", "negative"): 1,
+        ("2026-03-02", "question"): 2,
+        ("2026-03-02", "other"): 1,
+        ("2026-03-03", "negative"): 1,
+        ("2026-03-03", "question"): 3,
         ("2026-03-03", "other"): 1,
     }
     _assert_proportional(bars, "data-value")
@@ -93,20 +107,33 @@ def _assert_proportional(rects: list[object], attribute: str) -> None:
 
 def test_html_response_histogram_matches_the_database(page: object) -> None:
     bars = _items(page, "svg[data-chart=response] rect.hist")
-    counts = {b.get_attribute("data-bucket"): int(b.get_attribute("data-count"))  # type: ignore[attr-defined]
-              for b in bars}
+    counts = {
+        b.get_attribute("data-bucket"): int(b.get_attribute("data-count"))  # type: ignore[attr-defined]
+        for b in bars
+    }
     # Responses took 2 s, 4 s, 300 s, 600 s and 1200 s.
-    assert counts == {"< 1 min": 2, "1–5 min": 0, "5–15 min": 2, "15–60 min": 1, "1–4 h": 0,
-                      "4–24 h": 0, "> 1 d": 0}
+    assert counts == {
+        "< 1 min": 2,
+        "1–5 min": 0,
+        "5–15 min": 2,
+        "15–60 min": 1,
+        "1–4 h": 0,
+        "4–24 h": 0,
+        "> 1 d": 0,
+    }
     _assert_proportional(bars, "data-count")
 
 
 def test_html_negative_line_matches_the_database(page: object) -> None:
     points = _items(page, "svg[data-chart=negative] circle.point")
-    shares = {p.get_attribute("data-day"): float(p.get_attribute("data-share"))  # type: ignore[attr-defined]
-              for p in points}
-    assert shares == {"2026-03-02": pytest.approx(1 / 6, abs=1e-4),
-                      "2026-03-03": pytest.approx(1 / 5, abs=1e-4)}
+    shares = {
+        p.get_attribute("data-day"): float(p.get_attribute("data-share"))  # type: ignore[attr-defined]
+        for p in points
+    }
+    assert shares == {
+        "2026-03-02": pytest.approx(1 / 6, abs=1e-4),
+        "2026-03-03": pytest.approx(1 / 5, abs=1e-4),
+    }
     monday, tuesday = sorted(points, key=lambda p: p.location["x"])  # type: ignore[attr-defined]
     assert tuesday.location["y"] < monday.location["y"]  # type: ignore[attr-defined]  # higher share
 

@@ -97,8 +97,9 @@ def test_report_answer_stub_is_valid_rules_yaml(report: Report) -> None:
 
 
 async def test_report_filters_by_community(store: SqlStore) -> None:
-    report = await build_report(store, PERIOD, community=VK, rules=RULES,
-                                embedder=CharNgramEmbedder())
+    report = await build_report(
+        store, PERIOD, community=VK, rules=RULES, embedder=CharNgramEmbedder()
+    )
     assert report.communities() == [VK]
     assert report.total().messages == 2
 
