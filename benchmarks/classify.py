@@ -31,7 +31,9 @@ MIX = {
     "spam/sms-spam-collection.jsonl": 0.07,
     "sentiment/sentirueval2015-rest-reviews-train.jsonl": 0.03,
 }
-NAMES = ("heuristics", "ngram", "e5", "e5-lora", "cascade")
+NAMES = ("heuristics", "ngram", "e5", "e5-lora", "e5-lora-torch", "e5-lora-int8", "cascade")
+# e5-lora runs on the embedder its adapter JSON names; these two force one kind.
+LORA_KINDS = {"e5-lora-torch": "torch", "e5-lora-int8": "onnx-int8"}
 SEED = 7
 
 
@@ -60,8 +62,9 @@ def make(name: str, threads: int | None) -> Any:
     from classifiers.cascade import Cascade
     from classifiers.heads import DEFAULT_LORA, TransformerClassifier
 
-    adapter = DEFAULT_LORA if name == "e5-lora" else None
-    e5 = TransformerClassifier(num_threads=threads, cache_size=0, adapter=adapter)
+    adapter = DEFAULT_LORA if name.startswith("e5-lora") else None
+    kind = LORA_KINDS.get(name)
+    e5 = TransformerClassifier(num_threads=threads, cache_size=0, adapter=adapter, embedder=kind)
     e5.warm_up()
     return e5 if name.startswith("e5") else Cascade([KeywordClassifier(), NgramClassifier(), e5])
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.harness import peak_memory_kb, service_env, spawn
 from benchmarks.soak_chaos import Chaos
 from benchmarks.soak_check import Performed, telegram_performed, vk_performed
-from benchmarks.soak_db import Database, database_url, open_database
+from benchmarks.soak_db import Database, database_url, drop_schema, open_database
 from benchmarks.soak_report import Report, build_report
 from benchmarks.soak_texts import Corpus, Text
 from bot.adapters.sandbox.telegram import FakeTelegram, make_user
@@ -350,9 +350,20 @@ def parse(argv: Sequence[str] | None) -> tuple[Path | None, Options]:
     )
 
 
-async def run_soak(options: Options, tmp: Path) -> Report:
-    """Start the emulators, prepare the database and run one soak in `tmp`."""
+async def run_soak(options: Options, tmp: Path, keep: bool = False) -> Report:
+    """Start the emulators, prepare the database and run one soak in `tmp`.
+
+    A PostgreSQL schema is dropped afterwards unless `keep` (it is kept with `--dir`).
+    """
     url = database_url(options.database, tmp)
+    try:
+        return await _soak_in(options, tmp, url)
+    finally:
+        if not keep:
+            await drop_schema(url)
+
+
+async def _soak_in(options: Options, tmp: Path, url: str) -> Report:
     async with FakeTelegram() as telegram, FakeVK(group_id=VK_GROUP, max_wait=0.5) as vk:
         for n, chat in enumerate(GROUPS):
             telegram.add_chat(chat, title=f"tg {n}")
@@ -384,7 +395,7 @@ async def soak_main(options: Options, tmp: Path | None = None) -> Report:
         raise SystemExit("--workers 2 needs --database postgres (SQLite is one process)")
     with tempfile.TemporaryDirectory(prefix="smmbot-soak-") as scratch:
         where = tmp or Path(scratch)
-        report = await run_soak(options, where)
+        report = await run_soak(options, where, keep=tmp is not None)
         for line in report.lines():
             print(line)
         print(f"RESULT {'ok' if report.ok else 'FAIL'}")

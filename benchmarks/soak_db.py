@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,20 @@ def database_url(kind: str, tmp: Path) -> str:
     if kind == "sqlite":
         return f"sqlite+aiosqlite:///{tmp / 'service.db'}"
     return f"{POSTGRES}?schema=soak_{secrets.token_hex(4)}"
+
+
+async def drop_schema(url: str) -> None:
+    """Remove the PostgreSQL schema of a `database_url` (a SQLite file goes with its folder)."""
+    found = re.search(r"[?&]schema=(soak_[0-9a-f]+)$", url)
+    if found is None:
+        return
+    engine = create_engine_for(POSTGRES)
+    try:
+        async with engine.begin() as connection:
+            # The name is our own `soak_<hex>`, checked above: safe to place in DDL.
+            await connection.execute(text(f"DROP SCHEMA IF EXISTS {found.group(1)} CASCADE"))
+    finally:
+        await engine.dispose()
 
 
 def open_database(url: str) -> Database:
