@@ -157,9 +157,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "ru": "Удалено спама: {removed} · забанено пользователей: {banned}",
     },
     "report-questions": {
-        "en": "Questions: {count} · answered automatically {auto} · escalated {escalated}",
+        "en": "Questions: {count} · answered automatically {auto} · escalated {escalated} · "
+        "left alone {unanswered}",
         "ru": "Вопросов: {count} · отвечено автоматически {auto} · "
-        "передано модераторам {escalated}",
+        "передано модераторам {escalated} · оставлено без ответа {unanswered}",
     },
     "report-escalations": {
         "en": "Escalations: {count} · resolved {resolved} · median {median} · p90 {p90}",

@@ -96,6 +96,12 @@ class Facts:
         """Messages whose primary label is a question."""
         return self.labels.get(QUESTION, 0)
 
+    @property
+    def questions_unanswered(self) -> int:
+        """Questions neither answered by the bot nor escalated (the rules ignore them, a reply
+        limit held the answer back, or the answer failed): what the two counts leave out."""
+        return max(0, self.questions - self.auto_answered - self.questions_escalated)
+
 
 def total(facts: Iterable[Facts]) -> Facts:
     """All facts merged into one, in linear time (chained `+` would copy the tuples each time)."""

@@ -78,6 +78,7 @@ def summary(facts: Facts, lang: str, hours_known: bool) -> Iterator[str]:
         count=facts.questions,
         auto=facts.auto_answered,
         escalated=facts.questions_escalated,
+        unanswered=facts.questions_unanswered,
     )
     yield t(
         "report-escalations",

@@ -11,7 +11,7 @@ import yaml
 from bot.core.rules import Answer
 from bot.reports.build import build_report
 from bot.reports.clusters import CharNgramEmbedder, answer_stub
-from bot.reports.model import Period, Report, median, negative_trend, percentile
+from bot.reports.model import Facts, Period, Report, median, negative_trend, percentile
 from bot.reports.text import render
 from bot.storage.store import SqlStore, create_store
 from tests.db import store_url
@@ -49,6 +49,14 @@ def test_report_counts_spam_bans_and_answers(report: Report) -> None:
     assert (monday.escalations, monday.questions_escalated, monday.resolved) == (2, 1, 2)
     tuesday = report.cells[(SHOP, D_TUE)]
     assert (tuesday.escalations, tuesday.questions_escalated, tuesday.resolved) == (3, 2, 1)
+
+
+def test_questions_neither_answered_nor_escalated_are_counted(report: Report) -> None:
+    # Every seeded question got an answer or a card; a day where the rules ignored two did not.
+    assert [f.questions_unanswered for f in report.cells.values()] == [0, 0, 0]
+    ignored = Facts(labels={"question": 3, "other": 1}, auto_answered=1)
+    assert ignored.questions_unanswered == 2
+    assert (ignored + ignored).questions_unanswered == 4
 
 
 def test_report_measures_resolution_times(report: Report) -> None:
