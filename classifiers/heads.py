@@ -8,7 +8,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +25,14 @@ DEFAULT_LORA = MODEL_DIR / "e5-lora-v1"
 VERSION = "e5-heads-v1"
 ONNX = "onnx-int8"
 TORCH = "torch"
+# Heads JSON key: thresholds chosen on one embedder kind's outputs, replacing "thresholds" there.
+BY_EMBEDDER = "thresholds_by_embedder"
+# Dynamic int8 quantizes activations per tensor, so in a batch a text's embedding depends on its
+# batch-mates (padding included): on 1,000 real texts frozen e5's probabilities moved by up to
+# 0.39 between batches of 32 and single texts, and 0.6-0.9 % changed label. int8 encoders run one
+# text at a time, so a message scores the same in the pipeline, in /check and in a re-check (on
+# short comments this is no slower than padded mixed batches; F1 moved by at most 0.005).
+INT8_BATCH = 1
 # The encoder sees at most 128 tokens (head and tail); more characters only cost tokenising.
 MAX_CHARS = 2000
 DEFAULT_CACHE_SIZE = 4096
@@ -110,6 +118,15 @@ def load_heads(stem: str | Path = DEFAULT_HEADS) -> E5Heads:
     return E5Heads(labels, weights, bias, platt, thresholds, extra)
 
 
+def for_embedder(heads: E5Heads, kind: str) -> E5Heads:
+    """The heads with the thresholds chosen for `kind`, when their JSON holds such a set."""
+    chosen = (heads.meta.get(BY_EMBEDDER) or {}).get(kind)
+    if not chosen:
+        return heads
+    thresholds = {**heads.thresholds, **{Label(k): float(v) for k, v in chosen.items()}}
+    return replace(heads, thresholds=thresholds)
+
+
 def prepare_text(text: str) -> str:
     """Whitespace collapsed and long texts cut to head and tail: what the encoder sees."""
     return head_tail(" ".join(text.split()), MAX_CHARS)
@@ -132,21 +149,52 @@ def build_embedder(
         return Embedder(source, num_threads=num_threads, max_length=length)
     if kind != ONNX:
         raise ValueError(f"unknown embedder kind {kind!r} (use {ONNX!r} or {TORCH!r})")
-    return OnnxEmbedder(source, ensure_onnx(source), num_threads=num_threads, max_length=length)
+    onnx = ensure_onnx(source)
+    return OnnxEmbedder(
+        source, onnx, num_threads=num_threads, max_length=length, batch_size=INT8_BATCH
+    )
 
 
 def build_lora_embedder(
-    adapter: str | Path, cache_dir: Path | None, folder: Path | None, num_threads: int | None
+    adapter: str | Path,
+    cache_dir: Path | None,
+    folder: Path | None,
+    num_threads: int | None,
+    kind: str | None = None,
 ) -> TextEmbedder:
-    """The torch embedder with a saved LoRA adapter merged into the encoder weights."""
-    from classifiers.encoder import Embedder, ensure_model
+    """The encoder with a saved LoRA adapter merged into its weights.
+
+    `kind` defaults to the adapter JSON's "embedder" (the path its thresholds were checked on).
+    `onnx-int8` exports the merged folder (`ensure_merged_folder`, in `cache_dir`, else beside
+    the base folder) and quantizes it like frozen e5, run one text at a time (`INT8_BATCH`);
+    `torch` merges in memory at every load.
+    """
+    from classifiers.encoder import Embedder, OnnxEmbedder, ensure_model, ensure_onnx
+    from classifiers.encoder.merged import ensure_merged_folder
+
+    kind = kind or adapter_embedder(adapter)
+    source = folder if folder is not None else ensure_model(cache_dir)
+    length = max_length(source)
+    if kind == ONNX:
+        merged = ensure_merged_folder(source, adapter, cache_dir)
+        onnx = ensure_onnx(merged)
+        return OnnxEmbedder(
+            merged, onnx, num_threads=num_threads, max_length=length, batch_size=INT8_BATCH
+        )
+    if kind != TORCH:
+        raise ValueError(f"unknown embedder kind {kind!r} (use {ONNX!r} or {TORCH!r})")
     from classifiers.encoder.lora import load_merged
 
-    source = folder if folder is not None else ensure_model(cache_dir)
-    embedder = Embedder(source, num_threads=num_threads, max_length=max_length(source))
+    embedder = Embedder(source, num_threads=num_threads, max_length=length)
     # Merged once at load: the fine-tuned encoder then costs exactly what the frozen one does.
     load_merged(embedder.model, adapter)
     return embedder
+
+
+def adapter_embedder(adapter: str | Path) -> str:
+    """The embedder kind an adapter's JSON names; torch (where it was trained) if none."""
+    document = json.loads(Path(adapter).with_suffix(".json").read_text(encoding="utf-8"))
+    return str(document.get("embedder", TORCH))
 
 
 def max_length(folder: Path, wanted: int = 128) -> int:
@@ -203,8 +251,10 @@ class TransformerClassifier:
     ) -> None:
         """Heads (committed by default) and an embedder kind, or a ready embedder object.
 
-        `adapter` (e.g. `DEFAULT_LORA`) selects a LoRA-tuned encoder: the torch encoder with the
-        adapter merged in, and the heads saved with it unless `heads` is given.
+        `adapter` (e.g. `DEFAULT_LORA`) selects a LoRA-tuned encoder: the encoder with the
+        adapter merged in (on the kind its JSON names unless `embedder` is a kind), and the
+        heads saved with it unless `heads` is given. Loaded heads use the thresholds their JSON
+        holds for that kind (`BY_EMBEDDER`), if any.
         """
         default = DEFAULT_HEADS if adapter is None else adapter
         self._heads_path = default if heads is None or isinstance(heads, E5Heads) else heads
@@ -218,10 +268,19 @@ class TransformerClassifier:
 
     @property
     def heads(self) -> E5Heads:
-        """The loaded heads (loads them on first access)."""
+        """The loaded heads (on first access), with their thresholds for the embedder kind."""
         if self._heads is None:
-            self._heads = load_heads(self._heads_path)
+            heads = load_heads(self._heads_path)
+            self._heads = for_embedder(heads, self.embedder_kind(heads))
         return self._heads
+
+    def embedder_kind(self, heads: E5Heads) -> str:
+        """The kind asked for, else the adapter's (its JSON), else the heads' ("embedder")."""
+        if self._kind is not None:
+            return self._kind
+        if self.adapter is not None:
+            return adapter_embedder(self.adapter)
+        return str(heads.meta.get("embedder", ONNX))
 
     @property
     def thresholds(self) -> dict[Label, float]:
@@ -242,9 +301,10 @@ class TransformerClassifier:
         return self._embedder
 
     def _build(self, heads: E5Heads) -> TextEmbedder:
+        kind = self.embedder_kind(heads)
         if self.adapter is not None:
-            return build_lora_embedder(self.adapter, self.cache_dir, self.folder, self.num_threads)
-        kind = self._kind or str(heads.meta.get("embedder", ONNX))
+            args = (self.adapter, self.cache_dir, self.folder, self.num_threads)
+            return build_lora_embedder(*args, kind=kind)
         return build_embedder(kind, self.cache_dir, self.folder, self.num_threads)
 
     def probabilities(self, texts: Sequence[str]) -> F64:

@@ -27,7 +27,7 @@ def ensure_onnx(folder: Path, *, quantize: bool = True) -> Path:
     target = folder / f"onnx-{variant}"
     name = INT8_FILE if quantize else FP32_FILE
     stamp = _stamp(folder, quantize)
-    if _read_json(target / _ONNX_STAMP) == stamp and (target / name).exists():
+    if read_json(target / _ONNX_STAMP) == stamp and (target / name).exists():
         return target / name
     tmp = folder / f".{target.name}.tmp-{uuid.uuid4().hex}"
     try:
@@ -40,16 +40,22 @@ def ensure_onnx(folder: Path, *, quantize: bool = True) -> Path:
 
 
 def _stamp(folder: Path, quantize: bool) -> dict[str, Any]:
-    """Ties the export to the source folder: its conversion stamp, else its weights' identity."""
-    source = _read_json(folder / STAMP_FILE)
-    if source is None:
-        weights = folder / "model.safetensors"
-        info = weights.stat()
-        source = {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    """Ties the export to the source folder (`source_identity`), exporter version and variant."""
+    source = source_identity(folder)
     return {"source": source, "export_version": EXPORT_VERSION, "quantize": quantize}
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def source_identity(folder: Path) -> dict[str, Any]:
+    """A model folder's stamp (converted or merged by us), else its weights' size and mtime."""
+    found = read_json(folder / STAMP_FILE)
+    if found is not None:
+        return found
+    info = (folder / "model.safetensors").stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a file; None when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

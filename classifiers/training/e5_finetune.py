@@ -33,7 +33,7 @@ from classifiers.encoder.lora import (
     merge_lora,
     save_adapter,
 )
-from classifiers.heads import DEFAULT_HEADS, DEFAULT_LORA, load_heads, prepare_text
+from classifiers.heads import DEFAULT_HEADS, DEFAULT_LORA, TextEmbedder, load_heads, prepare_text
 from classifiers.ngram import FeatureSettings, Head, NgramModel
 from classifiers.training.e5_train import E5Config, load_split
 from classifiers.training.ngram_train import (
@@ -306,12 +306,12 @@ def _progress(record: TrainLog, config: TuneConfig) -> None:
 # ---- evaluation (the frozen trainer's rules) ------------------------------------------------
 
 
-def embed(embedder: Embedder, rows: Sequence[Row]) -> Features:
+def embed(embedder: TextEmbedder, rows: Sequence[Row]) -> Features:
     """Rows with their embeddings through the inference path (`Embedder.embed`)."""
     return Features(list(rows), embedder.embed([prepare_text(r.text) for r in rows]))
 
 
-def restripped(dev: Features, embedder: Embedder) -> Features:
+def restripped(dev: Features, embedder: TextEmbedder) -> Features:
     """Dev rows with every trailing "?" stripped; only the changed texts are embedded again."""
     rows = strip_questions(dev.rows, 1.0)
     changed = [i for i, (a, b) in enumerate(zip(rows, dev.rows, strict=True)) if a.text != b.text]
@@ -356,7 +356,10 @@ def figures(model: NgramModel, dev: Features, test: Features, stripped: Features
 
 
 def score_encoder(
-    embedder: Embedder, rows: tuple[list[Row], list[Row]], weights: F32, bias: NDArray[np.float64]
+    embedder: TextEmbedder,
+    rows: tuple[list[Row], list[Row]],
+    weights: F32,
+    bias: NDArray[np.float64],
 ) -> Figures:
     """Embed dev and test rows, fit calibration and thresholds on dev, and evaluate."""
     dev = embed(embedder, rows[0])
@@ -698,9 +701,10 @@ WEAKNESSES = [
     "- Russian spam rests on 26 dev spam rows (tg-spam): a few texts move its F1 a lot.",
     '- Russian conversational question labels are weak (a "?" plus a strong cue of the rules); '
     "fine-tuning can learn that rule itself, so ru question F1 on dev may overstate real use.",
-    "- The tuned encoder runs on the torch float32 path (no int8 ONNX export of it yet), "
-    "slower than the default `onnx-int8` frozen embedder; thresholds are starting points to "
-    "recheck on labelled community comments (`smmbot eval`).",
+    "- Thresholds are chosen on the torch float32 encoder and the adapter is saved for it; "
+    "`python -m classifiers.training.e5_lora_onnx --apply` checks the faster int8 ONNX path "
+    "and records it (with its own thresholds if needed) when it keeps quality; thresholds are "
+    "starting points to recheck on labelled community comments (`smmbot eval`).",
 ]
 
 

@@ -127,3 +127,13 @@ def test_committed_heads_leave_ordinary_message_alone(
     real_classifier: TransformerClassifier,
 ) -> None:
     assert Label.SPAM not in _labels(real_classifier, "Сбербанк опять обновил приложение")
+
+
+def test_int8_e5_scores_a_text_the_same_whatever_it_is_batched_with(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    tiny_heads().save(tmp_path / "heads")
+    classifier = TransformerClassifier(tmp_path / "heads", folder=tiny_folder, cache_size=0)
+    alone = classifier.probabilities(["hello world"])[0]
+    mixed = classifier.probabilities(["hello world", "buy now " * 20 + "spam", "a"])[0]
+    np.testing.assert_array_equal(mixed, alone)
