@@ -9,7 +9,9 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -100,7 +102,7 @@ def _stamp() -> dict[str, str]:
     return {"source_sha256": SOURCE_SHA256, "converter_version": CONVERTER_VERSION}
 
 
-def _read_stamp(folder: Path) -> dict[str, str] | None:
+def _read_stamp(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -116,13 +118,14 @@ def _convert_atomically(source: Path, target: Path, stamp: dict[str, str]) -> No
         write_folder(read_e5_file(source), tmp)
         # The stamp goes last: a folder with a valid stamp is always complete.
         (tmp / STAMP_FILE).write_text(json.dumps(stamp), encoding="utf-8")
-        _swap_in(tmp, target, stamp)
+        swap_in(tmp, target, stamp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _swap_in(tmp: Path, target: Path, stamp: dict[str, str]) -> None:
-    """Replace `target` with `tmp`; a concurrent converter that won the race is fine."""
+def swap_in(tmp: Path, target: Path, stamp: Mapping[str, Any]) -> None:
+    """Replace the model folder `target` with the complete folder `tmp` (both stamped with
+    STAMP_FILE); a concurrent builder that already put the same stamp there wins."""
     if _read_stamp(target) == stamp:
         return  # another process finished first; do not pull files from under its readers
     old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from classifiers.encoder.convert import STAMP_FILE
+from classifiers.encoder.convert import STAMP_FILE, swap_in
 from classifiers.encoder.onnx_export import read_json, source_identity
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def ensure_merged_folder(source: Path, adapter: str | Path, cache_dir: Path | No
         log.info("merging %s into %s at %s", adapter, source, target)
         write_merged(source, Path(adapter), tmp)
         (tmp / STAMP_FILE).write_text(json.dumps(stamp), encoding="utf-8")
-        _swap_in(tmp, target, stamp)
+        swap_in(tmp, target, stamp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -97,19 +97,3 @@ def write_merged(source: Path, adapter: Path, out: Path) -> None:
             shutil.copy2(source / name, out / name)
     for path in out.iterdir():
         path.chmod(0o644)  # safetensors writes 0600; the cache may be shared with a service user
-
-
-def _swap_in(tmp: Path, target: Path, stamp: dict[str, Any]) -> None:
-    """Replace `target` with `tmp`; a concurrent builder that won the race is fine."""
-    if read_json(target / STAMP_FILE) == stamp:
-        return  # another process finished first; do not pull files from under its readers
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-    if target.exists():
-        target.rename(old)
-    try:
-        tmp.rename(target)
-    except OSError:
-        if read_json(target / STAMP_FILE) != stamp:
-            raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
