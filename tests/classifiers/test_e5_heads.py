@@ -10,6 +10,7 @@ import pytest
 
 from classifiers.contract import Label, Sample
 from classifiers.heads import DEFAULT_HEADS, E5Heads, TransformerClassifier, load_heads
+from tests.classifiers.cases import OBVIOUS_CASES, labels_over_threshold
 
 LABELS = (Label.SPAM, Label.NEGATIVE, Label.QUESTION)
 
@@ -102,31 +103,18 @@ def real_classifier(e5_folder: Path) -> TransformerClassifier:
     return classifier
 
 
-def _labels(classifier: TransformerClassifier, text: str) -> set[Label]:
-    (scores,) = classifier.classify([Sample(text)])
-    return {s.label for s in scores if s.score >= classifier.thresholds[s.label]}
-
-
-@pytest.mark.parametrize(
-    ("text", "label"),
-    [
-        ("Нужны люди для удаленной работы, доход от 3000 в день, пиши в личку", Label.SPAM),
-        ("WINNER!! You have won a £1000 prize, call 09061701461 to claim now", Label.SPAM),
-        ("подскажите как перевести деньги на карту другого банка", Label.QUESTION),
-        ("Третий день не могу дозвониться в поддержку, деньги списали дважды", Label.NEGATIVE),
-    ],
-    ids=["ru-spam", "en-spam", "ru-question-no-mark", "ru-complaint"],
-)
+@OBVIOUS_CASES
 def test_committed_heads_score_obvious_cases(
     real_classifier: TransformerClassifier, text: str, label: Label
 ) -> None:
-    assert label in _labels(real_classifier, text)
+    assert label in labels_over_threshold(real_classifier, text)
 
 
 def test_committed_heads_leave_ordinary_message_alone(
     real_classifier: TransformerClassifier,
 ) -> None:
-    assert Label.SPAM not in _labels(real_classifier, "Сбербанк опять обновил приложение")
+    found = labels_over_threshold(real_classifier, "Сбербанк опять обновил приложение")
+    assert Label.SPAM not in found
 
 
 def test_int8_e5_scores_a_text_the_same_whatever_it_is_batched_with(

@@ -43,6 +43,7 @@ from classifiers.heads import (
 )
 from classifiers.training import e5_finetune, e5_lora_onnx
 from classifiers.training.ngram_train import FILES
+from tests.classifiers.cases import OBVIOUS_CASES, labels_over_threshold
 
 TEXTS = ["hello world", "привет мир spam buy now", "a b c", "buy"]
 
@@ -222,22 +223,11 @@ def test_committed_adapter_is_small_and_complete() -> None:
 
 
 @needs_adapter
-@pytest.mark.parametrize(
-    ("text", "label"),
-    [
-        ("Нужны люди для удаленной работы, доход от 3000 в день, пиши в личку", Label.SPAM),
-        ("WINNER!! You have won a £1000 prize, call 09061701461 to claim now", Label.SPAM),
-        ("подскажите как перевести деньги на карту другого банка", Label.QUESTION),
-        ("Третий день не могу дозвониться в поддержку, деньги списали дважды", Label.NEGATIVE),
-    ],
-    ids=["ru-spam", "en-spam", "ru-question-no-mark", "ru-complaint"],
-)
+@OBVIOUS_CASES
 def test_committed_adapter_scores_obvious_cases(
     lora_classifier: TransformerClassifier, text: str, label: Label
 ) -> None:
-    (scores,) = lora_classifier.classify([Sample(text)])
-    found = {s.label for s in scores if s.score >= lora_classifier.thresholds[s.label]}
-    assert label in found
+    assert label in labels_over_threshold(lora_classifier, text)
 
 
 @needs_adapter
