@@ -47,6 +47,17 @@ async def runner(
     assert not runner.running
 
 
+async def faults_served(fake: FakeVK, within: float = 5) -> None:
+    """Wait until the poll thread has met every queued fault.
+
+    An event pushed earlier would be answered by the long poll already in flight, before
+    any fault is served, and the test would pass without exercising the fault at all.
+    """
+    async with asyncio.timeout(within):
+        while fake.lp_faults_pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 def has_texts(*texts: str) -> Callable[[RecordingIntake], bool]:
     return lambda intake: all(t in intake.texts() for t in texts)
 
@@ -89,6 +100,11 @@ async def test_runner_survives_expired_key(
     fake: FakeVK, runner: VkRunner, intake: RecordingIntake
 ) -> None:
     fake.expire_key()
+    # The poll in flight holds the old key; its successor is told failed=2 and fetches a new
+    # key. Pushing the event earlier would let the poll in flight answer it past the fault.
+    async with asyncio.timeout(5):
+        while len(fake.calls_to("groups.getLongPollServer")) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     fake.wall_reply_new(12, 503, "kept")
     await intake.wait_for(has_texts("kept"))
     assert GAP_EVENT not in intake.event_names()
@@ -100,9 +116,7 @@ async def test_runner_keeps_its_ts_through_failed_3(
     # The loss this prevents (an event between the old and the fresh ts) is shown end to end
     # in tests/e2e/test_vk_done.py, where the service's backoff leaves room to place it.
     fake.lp_fail_next(3)
-    async with asyncio.timeout(5):
-        while fake.lp_faults_pending:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await faults_served(fake)
     fake.wall_reply_new(12, 503, "after the new key")
     await intake.wait_for(has_texts("after the new key"))
     assert GAP_EVENT not in intake.event_names()
@@ -114,9 +128,7 @@ async def test_runner_keeps_its_ts_through_two_failed_3_in_a_row(
     # Found by the chaos soak: faults queued while the service was down met the restarted
     # process back to back, and taking the fresh ts on the second one skipped 200 events.
     fake.lp_fail_next(3, times=2)
-    async with asyncio.timeout(5):
-        while fake.lp_faults_pending:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await faults_served(fake)
     fake.wall_reply_new(12, 503, "kept")
     await intake.wait_for(has_texts("kept"))  # the poll thread is past both faults by now
     assert GAP_EVENT not in intake.event_names()
@@ -130,9 +142,7 @@ async def test_runner_keeps_its_ts_through_failed_3_between_transport_errors(
     for _ in range(MAX_RESUMES + 1):
         fake.lp_fail_next(3)
         fake.lp_fail_next("html")
-    async with asyncio.timeout(20):
-        while fake.lp_faults_pending:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await faults_served(fake, within=20)
     fake.wall_reply_new(12, 503, "kept")
     await intake.wait_for(has_texts("kept"), within=20)
     assert GAP_EVENT not in intake.event_names()
@@ -167,7 +177,12 @@ async def test_runner_records_gap_on_lost_history(
 async def test_runner_survives_transport_faults_without_loss(
     fake: FakeVK, runner: VkRunner, intake: RecordingIntake, fault: str
 ) -> None:
-    fake.lp_fail_next(fault, times=2)
+    fake.lp_fail_next(fault, times=3)
+    # Push the event once the first fault is served, so that the later ones meet it pending
+    # (pushed earlier, the poll in flight would answer it before any fault).
+    async with asyncio.timeout(5):
+        while fake.lp_faults_pending > 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     fake.wall_reply_new(12, 503, "still here")
     await intake.wait_for(has_texts("still here"))
     assert intake.event_names() == []
@@ -242,6 +257,7 @@ async def test_runner_reconnects_after_repeated_failures(
     fake: FakeVK, runner: VkRunner, intake: RecordingIntake
 ) -> None:
     fake.lp_fail_next("drop", times=6)
+    await faults_served(fake)
     fake.wall_reply_new(12, 503, "after reconnect")
     await intake.wait_for(has_texts("after reconnect"))
     assert len(fake.calls_to("groups.getLongPollServer")) == 2
