@@ -1,4 +1,8 @@
-"""Export a transformers encoder folder to ONNX and quantize it to int8, cached beside it."""
+"""Export a transformers encoder folder to ONNX and quantize it to int8, cached beside it.
+
+The word-embedding table goes beside the graph, not into it (see `token_table`): the graph
+takes `inputs_embeds`, which keeps the one-time export and quantization small in memory.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.encoder.convert import STAMP_FILE
+from classifiers.encoder.token_table import RowReader, safetensors_rows, write_token_table
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"  # 2: word embeddings outside the graph
 INT8_FILE = "model.int8.onnx"
 FP32_FILE = "model.onnx"
 _ONNX_STAMP = "stamp.json"
 _AXES = {0: "batch", 1: "sequence"}
+_INPUTS = ["inputs_embeds", "attention_mask"]
+_OUTPUT = "last_hidden_state"
 
 
 def ensure_onnx(folder: Path, *, quantize: bool = True) -> Path:
@@ -74,33 +81,47 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def _export_into(folder: Path, out: Path, quantize: bool) -> None:
     out.mkdir(parents=True)
     log.info("exporting %s to ONNX (int8: %s)", folder, quantize)
-    export_fp32(folder, out / FP32_FILE)
+    export_fp32(folder, out, quantize_words=quantize)
     if quantize:
         quantize_int8(out / FP32_FILE, out / INT8_FILE)
         (out / FP32_FILE).unlink()
 
 
-def export_fp32(folder: Path, path: Path) -> None:
-    """Trace the encoder (input_ids, attention_mask -> last_hidden_state) with dynamic axes."""
+def export_fp32(folder: Path, out: Path, *, quantize_words: bool) -> None:
+    """Write the word-embedding table and trace the rest of the encoder (inputs_embeds,
+    attention_mask -> last_hidden_state, dynamic axes) to `out/model.onnx`."""
     import torch
     from transformers import AutoModel
 
     # Eager attention traces into plain ops; the SDPA path does not export cleanly.
     model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
-    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 5, 2, 1, 1]])
+    words = model.get_input_embeddings()
+    shape = tuple(words.weight.shape)
+    rows = safetensors_rows(folder, shape) or _tensor_rows(words.weight.detach().numpy())
+    write_token_table(rows, shape, out, quantize=quantize_words)
+    # Drop the table before tracing, so that neither the graph nor the exporter copies it.
+    model.set_input_embeddings(torch.nn.Embedding(1, words.embedding_dim))
+    del words
+    embeds = torch.zeros(2, 5, model.config.hidden_size)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     with warnings.catch_warnings(), torch.inference_mode():
         # The TorchScript exporter is deprecated and chatty; its tracer warnings are expected.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _hidden_states_module(model),
-            (ids, (ids != 1).long()),
-            str(path),
+            (embeds, mask),
+            str(out / FP32_FILE),
             dynamo=False,  # the dynamo exporter needs onnxscript, which we do not ship
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": _AXES, "attention_mask": _AXES, "last_hidden_state": _AXES},
+            input_names=_INPUTS,
+            output_names=[_OUTPUT],
+            dynamic_axes=dict.fromkeys([*_INPUTS, _OUTPUT], _AXES),
             opset_version=17,
         )
+
+
+def _tensor_rows(weights: Any) -> RowReader:
+    """Rows of a table already in memory (a model saved without safetensors)."""
+    return lambda start, stop: weights[start:stop]
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
@@ -119,8 +140,10 @@ def _hidden_states_module(model: Any) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            # XLM-R numbers positions 2, 3, … here; with right padding (pad_batch) the real
+            # tokens get the numbers input_ids would give them, and pads are masked out.
+            out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
             return out.last_hidden_state
 
     return HiddenStates()

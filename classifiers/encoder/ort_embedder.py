@@ -20,6 +20,7 @@ from classifiers.encoder.embedder import (
     mean_pool_normalised,
     pad_batch,
 )
+from classifiers.encoder.token_table import TokenTable
 
 
 class OnnxEmbedder:
@@ -41,6 +42,7 @@ class OnnxEmbedder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.pad_id = _pad_id(folder, self.tokenizer)
         self.session = _session(onnx_path, num_threads)
+        self.words = TokenTable(onnx_path.parent)
         self.dim = _hidden_size(folder)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -56,7 +58,7 @@ class OnnxEmbedder:
         ids = self.token_ids(texts)
         for batch in length_sorted_batches([len(s) for s in ids], self.batch_size):
             input_ids, mask = pad_batch([ids[i] for i in batch], self.pad_id)
-            feeds = {"input_ids": input_ids, "attention_mask": mask}
+            feeds = {"inputs_embeds": self.words.lookup(input_ids), "attention_mask": mask}
             hidden = self.session.run(None, feeds)[0]
             out[batch] = mean_pool_normalised(hidden, mask)
         return out
