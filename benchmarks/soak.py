@@ -244,8 +244,9 @@ async def settle(db: Database, pushed: int, within: float) -> bool:
 
 
 async def due_actions(db: Database) -> int:
-    """Actions running or due soon; VK flood control (error 9) defers a method for 10 minutes,
-    and those rows are reported as deferred rather than waited for."""
+    """Actions running or due soon; VK flood control (error 9) defers a method for a minute,
+    doubling up to 10 while it recurs, and rows due later are reported as deferred rather than
+    waited for."""
     soon = datetime.now(UTC) + DEFERRED_AFTER
     rows = await db.rows(
         "SELECT state, next_attempt_at FROM outbox WHERE state IN ('pending', 'in_flight')"

@@ -49,8 +49,8 @@ def vk_fault(fake: FakeVK, rng: random.Random) -> str:
         kind = rng.choice(VK_LONG_POLL)
         fake.lp_fail_next(kind)
         return f"vk lp {kind}"
-    # Error 9 is rare on purpose: the client then pauses that method for 10 minutes, which
-    # would leave most VK actions deferred instead of exercised.
+    # Error 9 is rare on purpose: the client then pauses that method for a minute (doubling up
+    # to 10 while it recurs), which would leave many VK actions deferred instead of exercised.
     method, [kind] = rng.choice(VK_METHODS), rng.choices(range(5), weights=(4, 1, 3, 2, 2))
     if kind < 3:
         fake.fail_next(method, code=(6, 9, 10)[kind])

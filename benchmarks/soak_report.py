@@ -79,7 +79,7 @@ async def build_report(
     report.lost = [p.key for p in pushed if p.key not in stored]
     report.decided = await db.value("SELECT count(DISTINCT inbox_id) FROM decisions")
     report.decisions = await db.value("SELECT count(*) FROM decisions")
-    # VK flood control (error 9) pauses a method for 10 minutes: such rows are waiting, not lost.
+    # VK flood control (error 9) pauses a method for minutes: such rows are waiting, not lost.
     for kind, state, rows in await db.rows(
         "SELECT kind, CASE WHEN state = 'pending' AND last_error LIKE '%[9] Flood control%' "
         "THEN 'deferred by VK flood control' ELSE state END AS shown, count(*) "

@@ -62,7 +62,10 @@ class RetryPolicy:
     rps_backoff: float = 0.5
     server_retries: int = 2  # error 10, and transport errors on idempotent calls
     server_backoff: float = 1.0
-    flood_backoff: float = 600.0  # error 9: the same action too often; wait long, never loop
+    # Error 9 (the same action too often) gives no retry time: pause that method for
+    # flood_backoff, doubling while it keeps coming back, up to flood_backoff_max; never loop.
+    flood_backoff: float = 60.0
+    flood_backoff_max: float = 600.0
     captcha_pause: float = 900.0  # error 14: a bot cannot solve it; pause that method
     jitter: float = 0.1
     rps_delay: float | None = None  # None keeps vk_api's limiter (20 rps group, 3 rps user)
@@ -145,6 +148,7 @@ class VkClient:
         self.user_api = self._make(vk_api.VkApi, user_token) if user_token else None
         self._disabled: dict[str, str] = {}  # "user", "group" or a method → reason
         self._paused: dict[str, tuple[float, str]] = {}  # method → (monotonic until, reason)
+        self._floods: dict[str, int] = {}  # method → error 9s since its last success
 
     @property
     def has_user_token(self) -> bool:
@@ -213,18 +217,25 @@ class VkClient:
                 False, error="[14] captcha needed", code=14, retryable=True, retry_after=pause
             )
         except ApiError as exc:
-            return self._api_error(exc)
+            return self._api_error(method, exc)
         except (ApiHttpError, requests.RequestException, ValueError) as exc:
             return _transport_error(method, exc, idempotent)
 
-    def _api_error(self, exc: ApiError) -> VkResult:
+    def _api_error(self, method: str, exc: ApiError) -> VkResult:
         code = int(exc.code)
         message = f"[{code}] {exc.error.get('error_msg', '')}"
         if code in NO_RETRY_CODES:
             return VkResult(False, error=message, code=code)
-        delay = {6: self.policy.rps_backoff * 4, 9: self.policy.flood_backoff}
-        retry_after = delay.get(code, self.policy.server_backoff)
+        if code == 9:
+            retry_after = self._flood_pause(method)
+        else:
+            retry_after = self.policy.rps_backoff * 4 if code == 6 else self.policy.server_backoff
         return VkResult(False, error=message, code=code, retryable=True, retry_after=retry_after)
+
+    def _flood_pause(self, method: str) -> float:
+        """Seconds to pause `method` after an error 9: doubling while VK keeps refusing."""
+        floods = self._floods[method] = self._floods.get(method, 0) + 1
+        return min(self.policy.flood_backoff * 2 ** (floods - 1), self.policy.flood_backoff_max)
 
     def _blocked(self, method: str, user: bool) -> VkResult | None:
         reason = self._disabled.get("user" if user else "group") or self._disabled.get(method)
@@ -237,6 +248,8 @@ class VkClient:
         return None
 
     async def _after(self, method: str, user: bool, result: VkResult) -> None:
+        if result.ok:
+            self._floods.pop(method, None)
         if result.ok or result.code is None:
             return
         log.warning("VK %s failed: %s", method, result.error)

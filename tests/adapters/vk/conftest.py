@@ -29,14 +29,18 @@ def alerts() -> RecordingAlerts:
 
 
 def make_client(
-    fake: FakeVK, *, user: bool = True, alerts: RecordingAlerts | None = None
+    fake: FakeVK,
+    *,
+    user: bool = True,
+    alerts: RecordingAlerts | None = None,
+    policy: RetryPolicy = FAST,
 ) -> VkClient:
     return VkClient(
         fake.group_token,
         user_token=fake.user_token if user else None,
         api_base=fake.base_url,
         timeout=5,
-        policy=FAST,
+        policy=policy,
         alert=alerts,
     )
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sys
 
 import pytest
 
 from bot.adapters.sandbox.vk import FakeVK
-from bot.adapters.vk.client import VkClient, guid_for, random_id_for
+from bot.adapters.vk.client import VkClient, VkResult, guid_for, random_id_for
 from bot.adapters.vk.session import VkSession
-from tests.adapters.vk.conftest import GID, make_client
+from tests.adapters.vk.conftest import FAST, GID, make_client
 from tests.fakes.vk import RecordingAlerts
 
 SEND = {"peer_id": 5, "message": "hi"}
@@ -79,6 +81,25 @@ async def test_client_error_9_backs_off_without_loop(fake: FakeVK, client: VkCli
     again = await client.call("messages.send", send_params("other"))
     assert not again.ok and again.error and again.error.startswith("paused")
     assert len(fake.calls_to("messages.send")) == 1
+
+
+async def test_client_error_9_pause_doubles_while_it_recurs_and_resets_on_success(
+    fake: FakeVK,
+) -> None:
+    policy = dataclasses.replace(FAST, flood_backoff=0.01, flood_backoff_max=0.03)
+    client = make_client(fake, policy=policy)
+
+    async def send_after_pause() -> VkResult:
+        await asyncio.sleep(0.05)  # past any pause this policy sets
+        return await client.call("messages.send", send_params())
+
+    fake.fail_next("messages.send", code=9, times=4)
+    pauses = [(await send_after_pause()).retry_after for _ in range(4)]
+    assert pauses == [0.01, 0.02, 0.03, 0.03]  # doubling, capped at flood_backoff_max
+    assert (await send_after_pause()).ok
+    fake.fail_next("messages.send", code=9)
+    assert (await send_after_pause()).retry_after == 0.01  # a success starts over
+    assert (await client.call("groups.getById", {})).ok  # other methods never paused
 
 
 async def test_client_captcha_pauses_method_and_alerts(
