@@ -93,8 +93,11 @@ def export_fp32(folder: Path, out: Path, *, quantize_words: bool) -> None:
     import torch
     from transformers import AutoModel
 
-    # Eager attention traces into plain ops; the SDPA path does not export cleanly.
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    # Eager attention traces into plain ops; the SDPA path does not export cleanly. float32
+    # whatever the folder holds: the table lookup feeds float32 and quantization expects it.
+    model = AutoModel.from_pretrained(
+        str(folder), attn_implementation="eager", dtype=torch.float32
+    ).eval()
     words = model.get_input_embeddings()
     shape = tuple(words.weight.shape)
     rows = safetensors_rows(folder, shape) or _tensor_rows(words.weight.detach().numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from classifiers.encoder import Embedder, OnnxEmbedder, ensure_onnx
+from classifiers.encoder.token_table import safetensors_rows
 
 TEXTS = ["hello world", "привет мир spam", "buy now buy now spam spam a b c", "a"]
 
@@ -30,6 +32,25 @@ def test_onnx_int8_stays_close_to_torch(tiny_folder: Path, torch_vectors: np.nda
     vectors = OnnxEmbedder(tiny_folder, path).embed(TEXTS)
     assert vectors.shape == (4, 32)
     assert (vectors * torch_vectors).sum(axis=1).min() > 0.99
+
+
+def test_onnx_exports_a_float16_folder_reading_the_table_through_the_model(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModel
+
+    folder = tmp_path / "fp16"
+    shutil.copytree(tiny_folder, folder, ignore=shutil.ignore_patterns("onnx-*"))
+    AutoModel.from_pretrained(str(tiny_folder), dtype=torch.float16).save_pretrained(folder)
+    shape = tuple(Embedder(folder).model.get_input_embeddings().weight.shape)
+    assert safetensors_rows(folder, shape) is None  # float16 on disk: not read from the file
+
+    path = ensure_onnx(folder)
+
+    vectors = OnnxEmbedder(folder, path).embed(TEXTS)
+    reference = Embedder(folder).embed(TEXTS)
+    assert (vectors * reference).sum(axis=1).min() > 0.99
 
 
 def test_ensure_onnx_reuses_the_cached_export(tiny_folder: Path) -> None:
