@@ -45,6 +45,8 @@ W_DM_MENTION = 0.35
 W_SHADY = 0.45
 W_BOT = 0.55
 W_CHANNEL = 0.45
+# "Subscribe to MY channel": a stranger advertising themselves, enough for a moderator's review.
+W_SELF_PROMOTION = 0.6
 W_LURE = 0.35
 # Real people slip a Latin "C" into Russian words too, so one such word alone is weak.
 W_MIXED_FIRST = 0.35
@@ -66,15 +68,24 @@ _DM_MENTION = _rx(
     r"\bв\s+(?:лс|личку|личные\s+сообщения|личных\s+сообщениях|директ)\b"
     r"|\b(?:in|via|to)\s+(?:my\s+)?(?:dms?|pms?|inbox|private\s+messages?)\b"
 )
+_PLATFORM = (
+    r"(?:youtube|ютуб\w*|telegram|телеграм\w*|tg|тг|insta(?:gram)?|инст\w*|tiktok|тикток\w*"
+    r"|twitch|vk|вк)"
+)
 _CHANNEL = _rx(
-    r"\bподпи[сш]\w*\s+на\s+(?:мой\s+|наш\s+)?(?:канал|группу|паблик|бот)"
-    r"|\bпереход\w*\s+(?:в|на)\s+(?:мой\s+|наш\s+)?(?:канал|бот|профиль|группу)"
-    r"|\bвступай\w*\s+в\b|\bссылк\w*\s+в\s+(?:профиле|био|описании)"
-    r"|\b(?:check\s+out|join|subscribe\s+to|follow)\s+(?:my|our)\s+(?:channel|group|page|bot)"
-    r"|\blink\s+in\s+(?:my\s+)?bio\b"
+    rf"\bподпи[сш]\w*\s+на\s+(?:мой\s+|мою\s+|наш\s+)?(?:{_PLATFORM}[\s-]?)?"
+    r"(?:канал|группу|паблик|бот|страниц\w*|аккаунт)"
+    r"|\b(?:переход|заход|загляды)\w*\s+(?:ко\s+мне\s+)?(?:в|на)\s+(?:мой\s+|мою\s+|наш\s+)?"
+    r"(?:канал|бот|профиль|группу|страниц\w*|блог)"
+    r"|\bвступай\w*\s+в\b|\bссылк\w*\s+в\s+(?:моем\s+|моём\s+)?(?:профиле|био|описании|шапке)"
+    rf"|\b(?:check\s+out|join|subscribe\s+to|follow|visit)\s+(?:my|our)\s+(?:{_PLATFORM}\s+)?"
+    r"(?:channel|group|page|bot|account|profile|blog)"
+    rf"|\bfollow\s+(?:me|us)\s+on\s+{_PLATFORM}\b|\bsubscribe\s+to\s+me\b"
+    r"|\blink\s+in\s+(?:my\s+)?(?:bio|profile)\b"
     # "Type CODE into Telegram search": a way round link filters.
     r"|\bнапиши\w*\s+в\s+поиск\w*|\bв\s+поиск\w*\s+телеграм\w*|\bsearch\s+(?:in\s+)?telegram"
 )
+_FIRST_PERSON = _rx(r"\b(?:my|me|мой|мою|моем|моём|ко\s+мне)\b")
 # Telegram's own link hosts: a link there points at a bot, channel or invite, not at a website.
 _TG_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 _TG_PATH = re.compile(r"(?i)t(?:elegram)?\.(?:me|dog)/")
@@ -205,6 +216,7 @@ W_SAD_SMILEY = 0.3
 _STRONG_COMPLAINTS = (
     r"\bверн\w*\s+(?:мне\s+)?(?:мои\s+|наши\s+)?деньги|\bобман\w*|\bмошенни\w*|\bмошенн\w*"
     r"|\bхамств\w*|\bхамск\w*|\bнахамил\w*|\bхамит\w*|\bхамят|\bотвратит\w*|\bпозор\w*"
+    r"|\bнагруби\w*|\bгрубиян\w*|\b(?:want|give\s+me|demand)\s+(?:my\s+|our\s+)?money\s+back"
     r"|\bжалоб\w*|\bпретензи\w*|\bnever\s+again|\bscam\w*|\brefund\w*|\bfraud\w*"
     r"|\brip[\s-]?off|\bripped\s+off|\bворы\b|\bворюг\w*|\bкрадут|\bукрали\b"
     # A verdict on the service itself is a complaint to the brand, whatever the product.
@@ -231,6 +243,11 @@ _COMPLAINTS = (
     # Damaged or wrong goods, and being ignored.
     r"|\bразбит\w*|\bиспорч\w*|\bбракован\w*|\bбрак\b|\bпросроч\w*|\bпомят\w*"
     r"|\bигнорир\w*|\bdamaged\b|\bignor(?:e|es|ed|ing)\b|\bwrong\s+(?:item|order|size)"
+    r"|\bразвалил\w*|\bразвалива\w*|\bпорвал\w*|\bfell\s+apart|\bfalling\s+apart"
+    # Late deliveries and apps that crash, and nobody answering.
+    r"|\bопозда\w*|\bопаздыва\w*|\b(?:hours?|days?|weeks?)\s+late\b|\b(?:arrived|delivered)\s+late\b"
+    r"|\bвылета\w*|\bзависа\w*|\bkeeps?\s+(?:crashing|freezing|failing)|\bcrash(?:es|ed)\b"
+    r"|\bне\s+перезвон\w*|\bникто\s+не\s+(?:отвеча|перезван|помога|реагир|звонит)\w*|\b(?:no\s+one|nobody)\s+(?:answers|replies|responds|helps)"
 )
 # Russian and English swearing: in a brand's comments it almost always comes with a complaint.
 _PROFANITY = (
@@ -476,7 +493,8 @@ def channel_invitation(text: PreparedText, config: HeuristicConfig) -> list[Evid
     """Calls to join a channel or group, including private t.me/+ invite links."""
     match = _CHANNEL.search(text.key)
     if match:
-        return [Evidence("channel-invitation", match.group(), W_CHANNEL)]
+        weight = W_SELF_PROMOTION if _FIRST_PERSON.search(match.group()) else W_CHANNEL
+        return [Evidence("channel-invitation", match.group(), weight)]
     invites = [link for link in text.links if _TG_INVITE.search(link)]
     return [Evidence("channel-invitation", invites[0], W_CHANNEL)] if invites else []
 

@@ -149,6 +149,33 @@ def test_bot_or_channel_invitation_detected(text: str, detail: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        (
+            "Subscribe to my YouTube channel!",
+            "channel-invitation: subscribe to my youtube channel",
+        ),
+        ("follow me on instagram", "channel-invitation: follow me on instagram"),
+        ("link in my bio", "channel-invitation: link in my bio"),
+        ("Подписывайтесь на мой канал", "channel-invitation: подписывайтесь на мой канал"),
+        ("заходите ко мне на страницу", "channel-invitation: заходите ко мне на страницу"),
+    ],
+    ids=["en-youtube", "en-follow-me", "en-bio", "ru-my-channel", "ru-my-page"],
+)
+def test_self_promotion_is_sent_for_review(text: str, detail: str) -> None:
+    # A stranger advertising their own channel reaches review_threshold (0.6) but alone is
+    # never deleted (0.85): a moderator decides.
+    found = spam(text)
+    assert detail in found.details
+    assert 0.6 <= found.score < 0.85
+
+
+def test_pointing_at_a_channel_without_my_stays_below_review() -> None:
+    # "Subscribe to the channel" may well mean the brand's own channel.
+    assert spam("Подпишись на канал!").score < 0.6
+
+
+@pytest.mark.parametrize(
     ("text", "cue"),
     [
         ("Заработок без вложений", "money-lure: заработок"),
@@ -339,6 +366,14 @@ def test_question_statements_score_low(text: str) -> None:
         ("This is a scam", "complaint-cue: scam"),
         ("still waiting for my refund", "complaint-cue: still waiting"),
         ("the app doesn't work", "complaint-cue: doesn't work"),
+        ("Курьер опоздал на два часа", "complaint-cue: опоздал"),
+        ("оператор мне нагрубил", "complaint-cue: нагрубил"),
+        ("куртка развалилась после стирки", "complaint-cue: развалилась"),
+        ("приложение вылетает при оплате", "complaint-cue: вылетает"),
+        ("the courier was two hours late", "complaint-cue: hours late"),
+        ("the jacket fell apart", "complaint-cue: fell apart"),
+        ("the app keeps crashing", "complaint-cue: keeps crashing"),
+        ("I want my money back", "complaint-cue: want my money back"),
     ],
     ids=[
         "ru-awful",
@@ -349,6 +384,14 @@ def test_question_statements_score_low(text: str) -> None:
         "en-scam",
         "en-waiting",
         "en-doesnt-work",
+        "ru-late",
+        "ru-rude",
+        "ru-fell-apart",
+        "ru-app-crash",
+        "en-late",
+        "en-fell-apart",
+        "en-app-crash",
+        "en-money-back",
     ],
 )
 def test_complaint_cue_detected(text: str, cue: str) -> None:
@@ -366,6 +409,23 @@ def test_negated_complaint_does_not_count(text: str) -> None:
 
 def test_two_complaint_cues_cross_negative_threshold() -> None:
     assert score("Ужасный сервис, верните деньги", Label.NEGATIVE).score >= 0.6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The courier was two hours late and rude", "Курьер опоздал на два часа и нагрубил"],
+    ids=["en", "ru"],
+)
+def test_late_and_rude_courier_crosses_negative_threshold(text: str) -> None:
+    assert score(text, Label.NEGATIVE).score >= 0.6
+
+
+def test_asking_how_to_get_money_back_is_not_a_complaint() -> None:
+    # A question about a refund is not a demand for one: banking customers ask it calmly.
+    assert (
+        score("How can I get my money back for a payment I didn't make?", Label.NEGATIVE).score
+        < 0.6
+    )
 
 
 @pytest.mark.parametrize(
