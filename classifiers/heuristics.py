@@ -204,9 +204,10 @@ _LEADING_FILLER = _word_set(
     "hi hello hey guys so and but also please ok okay"
 )
 
-# One ordinary complaint cue stays under the 0.6 negative threshold; two cues, or one strong
-# cue (fraud, a refund demand), cross it.
-W_COMPLAINT = 0.45
+# One ordinary complaint cue stays under the negative threshold; two cross both the cascade's
+# 0.6 and rules.yaml's default 0.7 (0.45 each gave 0.6975). One strong cue (fraud, a refund
+# demand) crosses 0.6 only: at 0.7 it would flag Banking77's calm refund questions (32 → 329).
+W_COMPLAINT = 0.46
 W_STRONG_COMPLAINT = 0.65
 W_WEAK_COMPLAINT = 0.3
 W_INTENSITY = 0.15

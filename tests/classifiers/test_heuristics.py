@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.rules import NegativeRules
 from classifiers import HeuristicConfig, KeywordClassifier, Label, Sample, Score, load_stop_words
 from classifiers.heuristics import Evidence, noisy_or
 
@@ -409,6 +410,18 @@ def test_negated_complaint_does_not_count(text: str) -> None:
 
 def test_two_complaint_cues_cross_negative_threshold() -> None:
     assert score("Ужасный сервис, верните деньги", Label.NEGATIVE).score >= 0.6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["the app doesn't work and support is rude", "приложение не работает, поддержка игнорирует"],
+    ids=["en", "ru"],
+)
+def test_two_ordinary_complaint_cues_reach_the_default_rules_threshold(text: str) -> None:
+    # rules.yaml's negative threshold defaults to 0.7, stricter than the cascade's 0.6.
+    found = score(text, Label.NEGATIVE)
+    assert len(found.details) == 2
+    assert found.score >= NegativeRules().threshold
 
 
 @pytest.mark.parametrize(
