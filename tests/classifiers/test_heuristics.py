@@ -375,6 +375,10 @@ def test_question_statements_score_low(text: str) -> None:
         ("the jacket fell apart", "complaint-cue: fell apart"),
         ("the app keeps crashing", "complaint-cue: keeps crashing"),
         ("I want my money back", "complaint-cue: want my money back"),
+        ("Не рекомендую этот магазин", "complaint-cue: не рекомендую"),
+        ("больше никогда не закажу", "complaint-cue: больше никогда"),
+        ("I wouldn't recommend this store", "complaint-cue: wouldn't recommend"),
+        ("really poor customer service", "complaint-cue: poor customer service"),
     ],
     ids=[
         "ru-awful",
@@ -393,6 +397,10 @@ def test_question_statements_score_low(text: str) -> None:
         "en-fell-apart",
         "en-app-crash",
         "en-money-back",
+        "ru-not-recommend",
+        "ru-never-again",
+        "en-not-recommend",
+        "en-poor-service",
     ],
 )
 def test_complaint_cue_detected(text: str, cue: str) -> None:
