@@ -108,6 +108,11 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     report.add_argument("--since", help="period up to now: 24h, 7d, 4w (default 7d)")
     report.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (UTC)")
     report.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (inclusive)")
+    report.add_argument(
+        "--database",
+        help="a database URL or an SQLite file, e.g. smmbot-demo.db "
+        "(default: SMMBOT_DATABASE_URL, else smmbot.db)",
+    )
     report.add_argument("--community", help="only this community (its name in rules.yaml)")
     report.add_argument("--html", type=Path, help="also write a self-contained HTML report")
     report.add_argument("--csv", type=Path, help="also write CSV files into this folder")
@@ -275,19 +280,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """`smmbot db upgrade`: migrate the configured database to the current schema."""
+    from bot.storage.db import display_url
     from bot.storage.migrate import head_revision, upgrade
 
     settings = load_settings()
     asyncio.run(upgrade(settings.database_url))
     url = settings.database_url if settings.database_url != DEFAULT_DATABASE_URL else "smmbot.db"
-    print(t("db-upgraded", "en", database=_hide_password(url), revision=head_revision()))
+    print(t("db-upgraded", "en", database=display_url(url), revision=head_revision()))
     return EXIT_OK
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

@@ -48,11 +48,13 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Summary: {messages} messages · spam {spam} · negative {negative} · "
         "questions {question} · other {other}\n"
         "Actions: {reply} replies, {delete} deletions, {ban} bans/mutes, "
-        "{escalate} escalations, {failed} failed\nDatabase: {database}",
+        "{escalate} escalations, {failed} failed\nDatabase: {database}\n"
+        "Its report: {report}",
         "ru": "Итог: сообщений {messages} · спам {spam} · негатив {negative} · "
         "вопросы {question} · прочее {other}\n"
         "Действия: ответов {reply}, удалений {delete}, банов/мьютов {ban}, "
-        "эскалаций {escalate}, ошибок {failed}\nБаза данных: {database}",
+        "эскалаций {escalate}, ошибок {failed}\nБаза данных: {database}\n"
+        "Отчёт по ней: {report}",
     },
     "demo-no-action": {"en": "no action", "ru": "без действий"},
     "demo-edited": {"en": "the author edited it into", "ru": "автор отредактировал на"},
@@ -203,6 +205,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "report-none": {"en": "none", "ru": "нет"},
     "report-written": {"en": "Written: {path}", "ru": "Записано: {path}"},
+    "report-no-database": {
+        "en": "No database at {path}. Name one with --database FILE or SMMBOT_DATABASE_URL; "
+        "smmbot demo leaves its own in smmbot-demo.db.",
+        "ru": "Базы данных {path} нет. Укажите её: --database ФАЙЛ или SMMBOT_DATABASE_URL; "
+        "smmbot demo оставляет свою в smmbot-demo.db.",
+    },
     "report-bad-period": {
         "en": "Bad period: {error}",
         "ru": "Неверный период: {error}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def test_cli_demo_runs_to_a_summary_and_leaves_its_database(tmp_path: Path) -> N
     result = smmbot("demo", "--language", "en", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Summary:" in result.stdout and "0 failed" in result.stdout
+    _the_named_report_command_shows_the_demo(result.stdout, tmp_path)
     with sqlite3.connect(tmp_path / "smmbot-demo.db") as db:
         inbox = db.execute("select count(*) from inbox").fetchone()[0]
         decisions = db.execute("select count(*) from decisions").fetchone()[0]
@@ -109,6 +111,18 @@ def test_cli_demo_runs_to_a_summary_and_leaves_its_database(tmp_path: Path) -> N
     assert inbox == decisions > 20
     assert done["reply"] > 0 and done["escalate"] > 0 and done["delete"] > 0
     assert resolved.fetchone()[0] == done["escalate"]  # the demo moderator handled every card
+
+
+def _the_named_report_command_shows_the_demo(stdout: str, folder: Path) -> None:
+    (line,) = [x for x in stdout.splitlines() if x.startswith("Its report: ")]
+    command = line.removeprefix("Its report: ").split()
+    assert command == ["smmbot", "report", "--database", "smmbot-demo.db"]
+    report = smmbot(*command[1:], "--embedder", "ngram", cwd=folder)
+    assert report.returncode == 0, report.stderr
+    # Per community first, then "All communities": the last count is the total.
+    *_, total = re.findall(r"Messages: (\d+)", report.stdout)
+    assert int(total) > 20
+    assert not (folder / "smmbot.db").exists()
 
 
 def test_cli_db_upgrade_creates_a_fresh_database(tmp_path: Path) -> None:

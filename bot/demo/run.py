@@ -27,6 +27,7 @@ from bot.i18n import t
 from bot.rules_file import RulesSource
 from bot.service import run_service
 from bot.settings import Settings
+from bot.storage.db import display_url, sqlite_file
 from bot.storage.stats import activity
 from bot.storage.store import SqlStore, create_store
 from bot.storage.tables import DecisionRow, EscalationRow, InboxRow, OutboxRow
@@ -361,8 +362,24 @@ async def _card_reason(store: SqlStore, card: dict[str, Any]) -> str:
 async def _summary(box: Sandbox, database: str) -> None:
     await _wait_idle(box.store)  # the moderator's replies are still going out
     numbers = await activity(box.store, since=box.started)
-    summary = t("demo-summary", box.lang, database=database, **numbers.counts())
+    shown, report = display_url(database), report_command(database)
+    summary = t("demo-summary", box.lang, database=shown, report=report, **numbers.counts())
     print("\n" + summary, file=box.out)
+
+
+def report_command(database: str) -> str:
+    """The command that shows the report of this database."""
+    path = sqlite_file(database)
+    if path is None:  # PostgreSQL: the same SMMBOT_DATABASE_URL the demo ran with
+        return "smmbot report"
+    return f"smmbot report --database {_relative(path)}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 async def _wait_idle(store: SqlStore) -> None:

@@ -15,6 +15,8 @@ from bot.core.rules import RuleSet
 from bot.i18n import t
 from bot.reports.model import Period, Report
 from bot.rules_file import RulesError, load_rules
+from bot.settings import load_settings
+from bot.storage.db import as_database_url, sqlite_file
 
 SINCE = re.compile(r"^(\d+)([hdw])$")
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -55,10 +57,29 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ValueError as exc:
         print(t("report-bad-period", args.language or "en", error=exc), file=sys.stderr)
         return 2
-    url = environ.get("SMMBOT_DATABASE_URL", "sqlite+aiosqlite:///smmbot.db")
-    report = asyncio.run(_build(url, period, args, read_rules(environ)))
+    rules = read_rules(environ)
+    url = report_database(args.database)
+    missing = _missing_file(url)
+    if missing is not None:
+        language = rules.language if rules is not None else (args.language or "en")
+        print(t("report-no-database", language, path=missing), file=sys.stderr)
+        return 2
+    report = asyncio.run(_build(url, period, args, rules))
     write(report, args, out or sys.stdout)
     return 0
+
+
+def report_database(database: str | None) -> str:
+    """--database (a URL or an SQLite file), else the service's setting (environment, .env)."""
+    if database:
+        return as_database_url(database)
+    return load_settings().database_url
+
+
+def _missing_file(url: str) -> Path | None:
+    # Reading a report must not leave an empty database behind where none was.
+    path = sqlite_file(url)
+    return path if path is not None and not path.exists() else None
 
 
 async def _build(

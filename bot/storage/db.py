@@ -32,6 +32,26 @@ def parse_url(url: str | URL, schema: str | None = None) -> tuple[URL, str | Non
     return parsed, chosen
 
 
+def as_database_url(database: str) -> str:
+    """A database URL as given, or a plain file path turned into an SQLite URL."""
+    if "://" in database:
+        return database
+    return f"sqlite+aiosqlite:///{Path(database).expanduser().resolve()}"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file behind an SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database)).expanduser()
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def create_engine_for(
     url: str | URL, schema: str | None = None, *, foreign_keys: bool = True
 ) -> AsyncEngine:

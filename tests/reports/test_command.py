@@ -66,6 +66,30 @@ def test_cli_report_writes_text_html_and_csv(
     assert rows[("Shop chat", "2026-03-02")]["first_response_median_s"] == "4.0"
 
 
+def test_cli_report_reads_a_database_named_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_seeded(tmp_path))
+    monkeypatch.setenv("SMMBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    monkeypatch.setenv("SMMBOT_RULES", str(tmp_path / "missing.yaml"))
+    monkeypatch.chdir(tmp_path)
+    database = sqlite_url(tmp_path).removeprefix("sqlite+aiosqlite:///")
+    args = ["report", "--from", "2026-03-02", "--to", "2026-03-03", "--embedder", "ngram"]
+    assert main([*args, "--database", str(Path(database).relative_to(tmp_path))]) == 0
+    assert "Messages: 11 (spam 2 · negative 2 · question 5 · other 2)" in capsys.readouterr().out
+
+
+def test_cli_report_refuses_a_missing_sqlite_file_and_creates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SMMBOT_RULES", str(tmp_path / "missing.yaml"))
+    missing = tmp_path / "smmbot.db"
+    assert main(["report", "--database", str(missing), "--language", "ru"]) == 2
+    error = capsys.readouterr().err
+    assert f"Базы данных {missing} нет" in error and "smmbot-demo.db" in error
+    assert not missing.exists()
+
+
 def test_cli_report_refuses_a_bad_period(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--since", "soon"]) == 2
     assert "--since" in capsys.readouterr().err
