@@ -72,11 +72,11 @@ def dumps_json(value: Any) -> str:
 
 def _sqlite_engine(url: URL, foreign_keys: bool) -> AsyncEngine:
     url = url.set(drivername="sqlite+aiosqlite")
-    in_memory = url.database in (None, "", ":memory:")
-    if not in_memory:
-        Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, json_serializer=dumps_json)
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(foreign_keys, not in_memory))
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(foreign_keys, path is not None))
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
 
